@@ -1,0 +1,88 @@
+"""The unit of work: the only thing that commits. Leaving it without commit rolls back.
+
+A UnitOfWork object is cheap and reusable: each `async with uow:` opens a fresh session and transaction.
+On SQLite, transactions of one process are serialised with a lock (SQLite has one writer anyway, and
+this avoids "database is locked" when a read snapshot is upgraded to a write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    DepartmentRepository,
+    EventRepository,
+    InviteRepository,
+    OrderRepository,
+    OutboxRepository,
+    UserRepository,
+)
+
+_sqlite_locks: weakref.WeakKeyDictionary[object, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _lock_for(factory: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    bind = factory.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        return None
+    lock = _sqlite_locks.get(bind)
+    if lock is None:
+        lock = _sqlite_locks[bind] = asyncio.Lock()
+    return lock
+
+
+class UnitOfWork:
+    session: AsyncSession
+    departments: DepartmentRepository
+    users: UserRepository
+    invites: InviteRepository
+    orders: OrderRepository
+    events: EventRepository
+    outbox: OutboxRepository
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], on_outbox: Callable[[], None] | None = None
+    ) -> None:
+        self._factory = session_factory
+        self._lock = _lock_for(session_factory)
+        # Called after a commit that wrote notifications, to wake the sender without polling delay.
+        self._on_outbox = on_outbox
+        self.committed = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self._lock is not None:
+            await self._lock.acquire()
+        self.session = self._factory()
+        self.departments = DepartmentRepository(self.session)
+        self.users = UserRepository(self.session)
+        self.invites = InviteRepository(self.session)
+        self.orders = OrderRepository(self.session)
+        self.events = EventRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.session.rollback()
+            await self.session.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self.committed = True
+        if self.outbox.written and self._on_outbox is not None:
+            self._on_outbox()
+        self.outbox.written = 0
+
+    async def flush(self) -> None:
+        await self.session.flush()
