@@ -159,7 +159,7 @@ def parse_html(source: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
             if decoded is None:
                 if strict:
                     raise EntityParseError(
-                        f"Unsupported HTML entity or unescaped \"&\" at byte offset {_byte_offset(source, i)}"
+                        f'Unsupported HTML entity or unescaped "&" at byte offset {_byte_offset(source, i)}'
                     )
                 out.add("&")
                 i += 1
@@ -228,9 +228,7 @@ def parse_html(source: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
                 )
             am = _ATTR_RE.match(source, j)
             if am is None or am.end() == j:
-                raise EntityParseError(
-                    f'Unclosed start tag "{name}" at byte offset {_byte_offset(source, begin)}'
-                )
+                raise EntityParseError(f'Unclosed start tag "{name}" at byte offset {_byte_offset(source, begin)}')
             raw = am.group(2) or ""
             if raw[:1] in "\"'" and raw:
                 raw = raw[1:-1]
@@ -268,8 +266,10 @@ def parse_html(source: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
             else:
                 um = re.fullmatch(r"tg://user\?id=(\d+)", href)
                 if um:
-                    entity = {"type": "text_mention", "user": {"id": int(um.group(1)), "is_bot": False,
-                                                               "first_name": ""}}
+                    entity = {
+                        "type": "text_mention",
+                        "user": {"id": int(um.group(1)), "is_bot": False, "first_name": ""},
+                    }
                 else:
                     entity = {"type": "text_link", "url": href}
         stack.append((name, entity, out.length16, len(out.text())))
@@ -316,9 +316,7 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
                 out.add(source[i + 1])
                 i += 2
                 continue
-            raise EntityParseError(
-                f"Character '\\' is reserved and must be escaped with the preceding '\\'"
-            )
+            raise EntityParseError("Character '\\' is reserved and must be escaped with the preceding '\\'")
         if ch == "\n":
             out.add(ch)
             i += 1
@@ -346,13 +344,11 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
                     j += 1
             if j >= n:
                 raise EntityParseError(
-                    f"Can't find end of {'Pre' if is_pre else 'Code'} entity at byte offset "
-                    f"{_byte_offset(source, i)}"
+                    f"Can't find end of {'Pre' if is_pre else 'Code'} entity at byte offset {_byte_offset(source, i)}"
                 )
             begin16 = out.length16
             out.add("".join(chunk))
-            entity: Entity = {"type": "pre" if is_pre else "code", "offset": begin16,
-                              "length": out.length16 - begin16}
+            entity: Entity = {"type": "pre" if is_pre else "code", "offset": begin16, "length": out.length16 - begin16}
             if language:
                 entity["language"] = language
             entities.append(entity)
@@ -365,14 +361,13 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
         if ch == "]" and stack and stack[-1][0] == "[":
             _, start16, _b = stack.pop()
             if i + 1 >= n or source[i + 1] != "(":
-                raise EntityParseError(f"Character ']' is reserved and must be escaped with the preceding '\\'")
+                raise EntityParseError("Character ']' is reserved and must be escaped with the preceding '\\'")
             close = source.find(")", i + 2)
             if close == -1:
                 raise EntityParseError(f"Can't find end of a URL at byte offset {_byte_offset(source, i + 1)}")
             url = source[i + 2 : close].replace("\\)", ")").replace("\\\\", "\\")
             if out.length16 > start16:
-                entities.append({"type": "text_link", "offset": start16, "length": out.length16 - start16,
-                                 "url": url})
+                entities.append({"type": "text_link", "offset": start16, "length": out.length16 - start16, "url": url})
             i = close + 1
             continue
         marker = ""
@@ -385,8 +380,7 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
         if marker:
             if stack and stack[-1][0] == marker:
                 _, start16, _b = stack.pop()
-                etype = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough",
-                         "||": "spoiler"}[marker]
+                etype = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough", "||": "spoiler"}[marker]
                 if out.length16 > start16:
                     entities.append({"type": etype, "offset": start16, "length": out.length16 - start16})
             else:
@@ -426,8 +420,14 @@ def parse_markdown_legacy(source: str) -> tuple[str, list[Entity]]:
                     )
                 start16 = out.length16
                 out.add(source[i + 1 : close])
-                entities.append({"type": "text_link", "offset": start16, "length": out.length16 - start16,
-                                 "url": source[close + 2 : end]})
+                entities.append(
+                    {
+                        "type": "text_link",
+                        "offset": start16,
+                        "length": out.length16 - start16,
+                        "url": source[close + 2 : end],
+                    }
+                )
                 i = end + 1
                 continue
             marker = "```" if source.startswith("```", i) else ch
@@ -493,8 +493,11 @@ def merge_entities(explicit: list[Entity], auto: list[Entity]) -> list[Entity]:
     merged = list(explicit)
     for entity in auto:
         a0, a1 = entity["offset"], entity["offset"] + entity["length"]
-        if any(e["offset"] < a1 and a0 < e["offset"] + e["length"] for e in explicit
-               if e["type"] in ("code", "pre", "text_link", "url")):
+        if any(
+            e["offset"] < a1 and a0 < e["offset"] + e["length"]
+            for e in explicit
+            if e["type"] in ("code", "pre", "text_link", "url")
+        ):
             continue
         merged.append(entity)
     merged.sort(key=lambda e: (e["offset"], -e["length"]))

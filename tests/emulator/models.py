@@ -109,7 +109,8 @@ class StoredMessage:
     def __repr__(self) -> str:
         who = "bot" if self.from_bot else f"user {self.from_user_id}"
         flags = ("E" if self.edited else "") + ("D" if self.deleted else "")
-        return f"<StoredMessage {self.chat_id}/{self.message_id} from {who}{' ' + flags if flags else ''}: {self.content!r}>"
+        suffix = f" [{flags}]" if flags else ""
+        return f"<StoredMessage {self.chat_id}/{self.message_id} from {who}{suffix}: {self.content!r}>"
 
 
 def buttons_of(markup: dict[str, Any] | None) -> list[tuple[str, str | None]]:
@@ -150,9 +151,6 @@ class CallbackQueryHandle:
     @property
     def answered(self) -> bool:
         return self.answer is not None
-
-
-MessageRef = "Message | StoredMessage | dict[str, Any]"
 
 
 class SimUser:
@@ -199,9 +197,7 @@ class SimUser:
     async def send_text(self, text: str, chat: SimGroup | None = None) -> Message:
         return await self.emu._user_message(self, chat, {"text": text})
 
-    async def send_photo(
-        self, data: bytes, caption: str | None = None, chat: SimGroup | None = None
-    ) -> Message:
+    async def send_photo(self, data: bytes, caption: str | None = None, chat: SimGroup | None = None) -> Message:
         return await self.emu._user_message(self, chat, {"photo": data, "caption": caption})
 
     async def send_document(
@@ -239,9 +235,7 @@ class SimUser:
     async def press(self, message: Message | StoredMessage | dict[str, Any], label: str) -> CallbackQueryHandle:
         return await self.emu._press(self, message, label=label)
 
-    async def press_data(
-        self, message: Message | StoredMessage | dict[str, Any], data: str
-    ) -> CallbackQueryHandle:
+    async def press_data(self, message: Message | StoredMessage | dict[str, Any], data: str) -> CallbackQueryHandle:
         return await self.emu._press(self, message, data=data)
 
     async def block_bot(self) -> None:

@@ -1,0 +1,1 @@
+"""Keyboard builders and CallbackData classes, nothing else. Callback data carries ids, never payloads."""
