@@ -45,5 +45,10 @@ class ErrorReplyMiddleware(BaseMiddleware):
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s while handling %s", incident, type(event).__name__)
-            await tell(event, _("Something went wrong on our side (incident {incident}). Please try again later.").format(incident=incident))
+            await tell(
+                event,
+                _("Something went wrong on our side (incident {incident}). Please try again later.").format(
+                    incident=incident
+                ),
+            )
         return None

@@ -86,8 +86,8 @@ async def run_bot(
 
 async def _serve_webhook(app: App, bot: Bot, settings: Settings) -> None:
     """Webhook mode: an aiohttp server behind a reverse proxy; Telegram posts updates to it."""
-    from aiohttp import web
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
 
     secret = settings.webhook.secret.get_secret_value() or None
     web_app = web.Application()

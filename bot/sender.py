@@ -26,7 +26,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import render
-from bot.domain.policy import Actor, Role
+from bot.domain.policy import Actor
 from bot.services import orders as order_service
 from bot.services.context import AppContext
 from bot.services.dto import AttachmentInfo
@@ -132,14 +132,12 @@ class OutboxSender:
                 user = await uow.users.get(row.user_id)
                 viewer = (await _user_info(uow, user)).actor if user else None
             card = await order_service.card_for_recipient(self.ctx, uow, row.order_id, viewer)
-            if viewer is None and card.executor_department is not None:
-                # A department chat: show the buttons of the department's head; whoever presses is re-checked.
-                head = Actor(user_id=-1, role=Role.HEAD, department_id=card.executor_department.id)
-                card = await order_service.card_for_recipient(self.ctx, uow, row.order_id, head)
             event = await uow.session.get(OrderEvent, row.event_id) if row.event_id else None
             actor = await uow.users.get(event.actor_id) if event and event.actor_id else None
             now = self.ctx.clock.now()
-            text = render.headline(row.kind, actor.full_name if actor else None, event.payload if event else {}, self.ctx.tz)
+            text = render.headline(
+                row.kind, actor.full_name if actor else None, event.payload if event else {}, self.ctx.tz
+            )
             text += "\n\n" + render.card(card, now, self.ctx.tz)
             if len(text) > render.MESSAGE_LIMIT:
                 text = text[: render.MESSAGE_LIMIT - 1] + "…"
@@ -148,7 +146,9 @@ class OutboxSender:
                 files = list(card.attachments)
             elif event is not None and event.payload.get("files"):
                 files = await order_service.files_of(uow, row.order_id, event.id)
-            return Rendered(text, card_keyboard(card), files)
+            # A department chat shows the buttons of the department's head; whoever presses is re-checked.
+            markup = card_keyboard(card, card.actions if viewer is not None else card.chat_actions)
+            return Rendered(text, markup, files)
 
     def _join_request(self, row: OutboxMessage) -> Rendered:
         p = row.payload

@@ -74,3 +74,7 @@ class ApproveCb(CallbackData, prefix="ap"):
     u: int
     d: int = 0
     r: str = ""
+
+
+class HelpPage(CallbackData, prefix="hp"):
+    p: int

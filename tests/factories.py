@@ -150,6 +150,12 @@ async def create_demo_orders(ctx: AppContext, uow: UnitOfWork, data: dict[str, A
     return out
 
 
+def _detach(uow: UnitOfWork, rows: list[Any]) -> list[Any]:
+    """Keep loaded rows readable after the unit of work rolls back (which would expire them)."""
+    uow.session.expunge_all()
+    return rows
+
+
 async def count(uow: UnitOfWork, model: type[Base], *where: Any) -> int:
     async with uow:
         q = select(func.count()).select_from(model)
@@ -160,7 +166,7 @@ async def count(uow: UnitOfWork, model: type[Base], *where: Any) -> int:
 
 async def events_of(uow: UnitOfWork, order_id: int) -> list[OrderEvent]:
     async with uow:
-        return list(await uow.events.history(order_id))
+        return _detach(uow, list(await uow.events.history(order_id)))
 
 
 async def outbox_rows(uow: UnitOfWork, *where: Any) -> list[OutboxMessage]:
@@ -168,26 +174,26 @@ async def outbox_rows(uow: UnitOfWork, *where: Any) -> list[OutboxMessage]:
         q = select(OutboxMessage).order_by(OutboxMessage.id)
         if where:
             q = q.where(*where)
-        return list((await uow.session.execute(q)).scalars())
+        return _detach(uow, list((await uow.session.execute(q)).scalars()))
 
 
 async def order_row(uow: UnitOfWork, order_id: int) -> Order:
     async with uow:
         order = await uow.orders.get(order_id)
         assert order is not None
-        return order
+        return _detach(uow, [order])[0]
 
 
 async def all_orders(uow: UnitOfWork) -> list[Order]:
     async with uow:
-        return list((await uow.session.execute(select(Order).order_by(Order.id))).scalars())
+        return _detach(uow, list((await uow.session.execute(select(Order).order_by(Order.id))).scalars()))
 
 
 async def all_users(uow: UnitOfWork) -> list[User]:
     async with uow:
-        return list((await uow.session.execute(select(User).order_by(User.id))).scalars())
+        return _detach(uow, list((await uow.session.execute(select(User).order_by(User.id))).scalars()))
 
 
 async def all_departments(uow: UnitOfWork) -> list[Department]:
     async with uow:
-        return list((await uow.session.execute(select(Department).order_by(Department.id))).scalars())
+        return _detach(uow, list((await uow.session.execute(select(Department).order_by(Department.id))).scalars()))

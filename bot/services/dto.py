@@ -85,6 +85,8 @@ class OrderCard:
     attachments: tuple[AttachmentInfo, ...] = ()
     extension_due_at: datetime | None = None
     actions: tuple[Action, ...] = ()  # what the viewer may do now
+    # What a head of the executor department may do now: the buttons of the department chat's card.
+    chat_actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)

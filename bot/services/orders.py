@@ -121,7 +121,13 @@ async def _card(ctx: AppContext, uow: UnitOfWork, actor: Actor | None, order: Or
         attachments=tuple(await files_of(uow, order.id, None)),
         extension_due_at=order.extension_due_at,
         actions=tuple(policy.allowed_actions(actor, facts)) if actor else (),
+        chat_actions=tuple(policy.allowed_actions(_department_head(order), facts)),
     )
+
+
+def _department_head(order: Order) -> Actor:
+    """A stand-in for 'some head of the executor department' (cards in department chats)."""
+    return Actor(user_id=-1, role=Role.HEAD, department_id=order.executor_department_id)
 
 
 async def files_of(uow: UnitOfWork, order_id: int, event_id: int | None) -> list[AttachmentInfo]:
@@ -325,6 +331,21 @@ async def perform(
         except StaleDataError:
             raise OrderChanged() from None
         return card
+
+
+async def check_action(
+    ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int, action: Action, version: int | None
+) -> OrderCard:
+    """Is `action` possible for `actor` right now? Asked before a dialog collects a reason or a report,
+    so nobody types a long text for a button that is stale. Returns the current card."""
+    async with uow:
+        order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
+        if order is None:
+            raise NotFound("order")
+        if version is not None and order.version != version:
+            raise OrderChanged()
+        policy.ensure_can_act(actor, action, await _facts(uow, order))
+        return await _card(ctx, uow, actor, order)
 
 
 async def get_card(

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot.domain.errors import BadInput, NotAllowed, NotFound
 from bot.domain.policy import Actor, Role, can_administer, can_manage_department
 from bot.services.context import AppContext
@@ -332,3 +334,23 @@ def check_role(value: str) -> Role:
         return Role(value)
     except ValueError:
         raise BadInput("role", role=value) from None
+
+
+async def list_invites(ctx: AppContext, uow: UnitOfWork, actor: Actor) -> list[InviteInfo]:
+    """Invites still usable: of the actor's department (heads, deputies) or all (admins)."""
+    now = ctx.clock.now()
+    async with uow:
+        q = select(Invite).where(Invite.revoked_at.is_(None), Invite.expires_at > now)
+        if actor.role != Role.ADMIN:
+            if not actor.is_manager or actor.department_id is None:
+                raise NotAllowed("invites")
+            q = q.where(Invite.department_id == actor.department_id)
+        invites = (await uow.session.execute(q.order_by(Invite.created_at))).scalars().all()
+        depts = await uow.departments.many(i.department_id for i in invites)
+        return [_invite_info(i, depts[i.department_id]) for i in invites if i.max_uses is None or i.uses < i.max_uses]
+
+
+async def controllers(uow: UnitOfWork) -> list[UserInfo]:
+    """People who may be put in charge of control of an order."""
+    async with uow:
+        return [await _user_info(uow, u) for u in await uow.users.with_role(Role.CONTROLLER.value)]

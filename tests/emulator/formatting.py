@@ -187,24 +187,24 @@ def parse_html(source: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
                 raise EntityParseError(f"Unclosed end tag at byte offset {_byte_offset(source, begin)}")
             if not stack:
                 raise EntityParseError(f"Unexpected end tag at byte offset {_byte_offset(source, begin)}")
-            open_name, entity, start16, start_chars = stack.pop()
+            open_name, closed, start16, start_chars = stack.pop()
             if name != open_name:
                 raise EntityParseError(
                     f"Unmatched end tag at byte offset {_byte_offset(source, begin)}, "
                     f'expected "</{open_name}>", found "</{name}>"'
                 )
-            if entity is not None:
-                entity["offset"] = start16
-                entity["length"] = out.length16 - start16
-                if open_name == "a" and not entity.get("url") and not entity.get("user"):
+            if closed is not None:
+                closed["offset"] = start16
+                closed["length"] = out.length16 - start16
+                if open_name == "a" and not closed.get("url") and not closed.get("user"):
                     # <a> without href: TDLib uses the text itself as URL if it is a link, else drops it.
                     inner = out.text()[start_chars:]
                     if inner.startswith(("http://", "https://", "tg://")):
-                        entity["url"] = inner
+                        closed["url"] = inner
                     else:
-                        entity = None
-                if entity is not None and entity["length"] > 0:
-                    entities.append(entity)
+                        closed = None
+                if closed is not None and closed["length"] > 0:
+                    entities.append(closed)
             i = j + 1
             continue
         # Start tag

@@ -1139,6 +1139,9 @@ class TelegramEmulator:
                 raise bad_request(f"can't parse entities: {exc}") from None
             except ValueError:
                 raise bad_request("unsupported parse_mode") from None
+        for entity in entities:
+            if entity.get("type") == "text_mention" and entity["user"].get("id") in self._users:
+                entity["user"] = self._users[entity["user"]["id"]].to_dict()
         if caption:
             if len(text) > MAX_CAPTION:
                 raise bad_request("media caption is too long")
