@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     # Base URL of the Bot API: real Telegram by default, the emulator or a local Bot API server otherwise.
     telegram_api_url: str = ""
     number_prefix: str = "П"
-    admin_ids: list[int] = Field(default_factory=list)
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     page_size: int = 8
     # How often the notification sender looks at the outbox when nobody woke it (seconds).
     outbox_poll_interval: float = 1.0
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, v: object) -> object:
-        if isinstance(v, str) and not v.strip().startswith("["):
+        if isinstance(v, str):
+            v = v.strip().strip("[]")
             return [int(x) for x in v.replace(";", ",").split(",") if x.strip()]
         if isinstance(v, int):
             return [v]

@@ -33,10 +33,8 @@ def make_i18n(path: Path, default_locale: str) -> I18n:
 
 
 def current_locale() -> str:
-    try:
-        return I18n.get_current().current_locale
-    except LookupError:
-        return "ru"
+    i18n = I18n.get_current(no_error=True)
+    return i18n.current_locale if i18n is not None else "ru"
 
 
 def fmt_datetime(value: datetime, tz: ZoneInfo) -> str:

@@ -93,7 +93,7 @@ class OutboxSender:
         now = self.ctx.clock.now()
         async with self.uow as uow:
             rows = await uow.outbox.due(now, self.batch)
-            jobs = []
+            jobs: list[tuple[int, str, str, Rendered | None]] = []
             for row in rows:
                 try:
                     jobs.append((row.id, row.channel, row.recipient, await self._render(uow, row)))
@@ -104,9 +104,10 @@ class OutboxSender:
         if results:
             async with self.uow as uow:
                 for job_id, (status, delay, error) in results:
-                    row = await uow.session.get(OutboxMessage, job_id)
-                    if row is None:
+                    done = await uow.session.get(OutboxMessage, job_id)
+                    if done is None:
                         continue
+                    row = done
                     row.attempts += 1
                     row.last_error = error
                     if status == "sent":

@@ -160,15 +160,14 @@ def _back() -> InlineKeyboardButton:
 
 
 def _pager(page: int, pages: int, make: type[CallbackData], **fields: int) -> list[InlineKeyboardButton]:
-    """◀️ n/m ▶️ for `make(**fields, p=...)`; empty when everything fits on one page."""
-    if pages <= 1:
-        return []
+    """◀️ / ▶️ for `make(**fields, p=...)` with the page numbers on them; empty when everything fits on one page."""
     row = []
     if page > 0:
-        row.append(InlineKeyboardButton(text="◀️", callback_data=make(**fields, p=page - 1).pack()))
-    row.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(**fields, p=page).pack()))
+        text = "◀️ {page}/{pages}".format(page=page, pages=pages)
+        row.append(InlineKeyboardButton(text=text, callback_data=make(**fields, p=page - 1).pack()))
     if page + 1 < pages:
-        row.append(InlineKeyboardButton(text="▶️", callback_data=make(**fields, p=page + 1).pack()))
+        text = "{page}/{pages} ▶️".format(page=page + 2, pages=pages)
+        row.append(InlineKeyboardButton(text=text, callback_data=make(**fields, p=page + 1).pack()))
     return row
 
 

@@ -825,8 +825,9 @@ class TelegramEmulator:
     async def _user_message(self, user: SimUser, group: SimGroup | None, content: JSON) -> Message:
         if group is None:
             chat_id = user.id
+            if user.blocked_bot:  # writing to a blocked bot means pressing "Restart" (unblocks it)
+                await self._set_blocked(user, False)
             user.started = True
-            user.blocked_bot = False
         else:
             chat_id = group.id
             if user.id not in group.members:

@@ -40,6 +40,7 @@ from aiogram.types import (
 from aiohttp import web
 
 from tests.emulator import EmulatorError, SimUser, TelegramEmulator, tiny_png
+from tests.emulator.fixtures import emulator as emulator_fixture  # noqa: F401  (registers "emulator")
 
 GROUP_ID = -1001234567890
 
@@ -103,10 +104,10 @@ class Env:
 
 @pytest_asyncio.fixture
 async def emu() -> AsyncIterator[TelegramEmulator]:
-    emulator = TelegramEmulator(token="123456:TEST", bot_username="munorders_bot", bot_id=123456)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
+    instance = TelegramEmulator(token="123456:TEST", bot_username="munorders_bot", bot_id=123456)
+    await instance.start()
+    yield instance
+    await instance.stop()
 
 
 @pytest_asyncio.fixture
@@ -561,3 +562,17 @@ async def test_update_json_is_valid_for_aiogram(emu: TelegramEmulator) -> None:
         parsed = Update.model_validate(json.loads(json.dumps(update)))
         assert parsed.update_id == update["update_id"]
     assert len(emu._updates) == 4
+
+
+async def test_fixture_and_unblock(emulator: TelegramEmulator) -> None:
+    bot = emulator.make_bot()
+    try:
+        user = emulator.user(100000001, first_name="Ivan")
+        await user.send_text("hi")
+        await user.block_bot()
+        await user.send_text("/start")  # "Restart" unblocks the bot
+        assert (await bot.send_message(user.id, "back")).text == "back"
+        kinds = [next(k for k in u if k != "update_id") for u in emulator._updates]
+        assert kinds == ["message", "my_chat_member", "my_chat_member", "message"]
+    finally:
+        await bot.session.close()
