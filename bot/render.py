@@ -255,6 +255,8 @@ def bad_input_text(exc: BadInput) -> str:
             return _("That language is not supported.")
         case "role":
             return _("Unknown role.")
+        case "filter" | "action":
+            return _("This button is no longer valid.")
         case "import_format":
             return _("The file is not a valid organisation description: {detail}").format(detail=escape(str(p)))
     return _("That input is not valid.")

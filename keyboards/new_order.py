@@ -163,10 +163,10 @@ def _pager(page: int, pages: int, make: type[CallbackData], **fields: int) -> li
     """◀️ / ▶️ for `make(**fields, p=...)` with the page numbers on them; empty when everything fits on one page."""
     row = []
     if page > 0:
-        text = "◀️ {page}/{pages}".format(page=page, pages=pages)
+        text = f"◀️ {page}/{pages}"
         row.append(InlineKeyboardButton(text=text, callback_data=make(**fields, p=page - 1).pack()))
     if page + 1 < pages:
-        text = "{page}/{pages} ▶️".format(page=page + 2, pages=pages)
+        text = f"{page + 2}/{pages} ▶️"
         row.append(InlineKeyboardButton(text=text, callback_data=make(**fields, p=page + 1).pack()))
     return row
 

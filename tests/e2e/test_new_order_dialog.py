@@ -1,0 +1,161 @@
+"""The /new dialog end to end through the emulator: tree navigation, several departments, text in parts with a
+file, a bad then a good typed deadline, control, editing from the summary, issue; and the refusals on the way.
+
+Labels are looked up through the catalogs (the users speak Russian), so the tests follow the translation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import fmt_datetime
+from bot.services.orders import TEXT_MAX
+from keyboards.new_order import DeptNav, DeptToggle
+from tests.conftest import BotEnv
+
+GLAVA_HEAD = 100000001
+GLAVA_EMPLOYEE = 100000003
+CONTROLLER = 100000009
+
+
+def ru(env: BotEnv, text_fn: Callable[[], str]) -> str:
+    with env.app.i18n.context(), env.app.i18n.use_locale("ru"):
+        return text_fn()
+
+
+async def test_issue_to_two_departments_with_edits(bot_env: BotEnv) -> None:
+    env = bot_env
+    await env.started(CONTROLLER)
+    head = await env.started(GLAVA_HEAD)
+
+    await head.tap_reply_button(ru(env, lambda: str(_("➕ New order"))))
+    await env.idle()
+    dialog = env.last(head.id)
+    assert "Глава городского округа" in dialog.content
+    # Down into the housing directorate, choose two of its divisions, up again, done.
+    zhkh = next(DeptToggle.unpack(d).d for label, d in dialog.buttons if "жилищно-коммунального" in label)
+    await head.press_data(dialog, DeptNav(d=zhkh).pack())
+    await env.idle()
+    await head.press(dialog, "Отдел благоустройства")
+    await env.idle()
+    await head.press(dialog, "Отдел транспорта и дорожного хозяйства")
+    await env.idle()
+    dialog = env.emu.message(head.id, dialog.message_id)
+    assert ru(env, lambda: _("Selected: {departments}").format(departments="")) in dialog.content
+    await head.press(dialog, ru(env, lambda: _("« Up")))
+    await env.idle()
+    await head.press(dialog, ru(env, lambda: _("✅ Done ({count})").format(count=2)))
+    await env.idle()
+
+    # The text in two parts and a document; then a deadline typed wrong, then right.
+    await head.send_text("Подготовить план уборки снега\nНа зиму 2026/27, с графиком & ответственными")
+    await env.idle()
+    await head.send_document(b"%PDF-1.4 plan", file_name="plan.pdf", mime_type="application/pdf", caption="Черновик")
+    await env.idle()
+    await head.press(env.last(head.id), ru(env, lambda: _("Next ▶️")))
+    await env.idle()
+    await head.send_text("31.02")
+    await env.idle()
+    assert (
+        ru(env, lambda: _("I could not read that date. Write it like 25.12 18:00 or 25.12.2026."))
+        in env.last(head.id).content
+    )
+    await head.send_text("10.12 12:00")
+    await env.idle()
+    await head.press(env.last(head.id), "🟠")
+    await env.idle()
+    await head.press(env.last(head.id), "Семёнов")
+    await env.idle()
+
+    summary = env.last(head.id)
+    due = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
+    assert ru(env, lambda: fmt_datetime(due, env.app.ctx.tz)) in summary.content
+    assert "Подготовить план уборки снега" in summary.content
+    assert "&amp;" in summary.raw["text"] or "&" in summary.content  # the user's & was escaped, not refused
+    assert "Семёнов" in summary.content
+    assert "Отдел благоустройства" in summary.content and "Отдел транспорта" in summary.content
+
+    # Edit the priority from the summary: it comes back to the summary.
+    await head.press(summary, ru(env, lambda: _("✏️ Priority")))
+    await env.idle()
+    await head.press(env.last(head.id), "🔴")
+    await env.idle()
+    summary = env.last(head.id)
+    assert ru(env, lambda: _("Urgent")) in summary.content
+
+    await head.press(summary, ru(env, lambda: _("📨 Issue")))
+    await env.idle()
+    card = env.last(head.id).content
+    assert "П-2026-" in card and "/1" in card and "/2" in card  # a parent with two sub-orders
+    assert "Семёнов" in card
+    # The draft is gone: the old summary's buttons are answered, not left spinning.
+    handle = await head.press_data(summary, "na:issue")
+    await env.idle()
+    assert handle.answer is not None and handle.answer.show_alert
+    assert len([m for m in env.emu.bot_messages(head.id) if "П-2026-" in m.content and "/1" in m.content]) == 1
+
+
+async def test_refusals_along_the_way(bot_env: BotEnv) -> None:
+    env = bot_env
+    employee = await env.started(GLAVA_EMPLOYEE)
+    await employee.send_text("/new")
+    await env.idle()
+    assert ru(env, lambda: _("Only heads of departments, their deputies and administrators can issue orders.")) in (
+        env.last(employee.id).content
+    )
+
+    head = await env.started(GLAVA_HEAD)
+    await head.send_text("/new")
+    await env.idle()
+    dialog = env.last(head.id)
+    # A forged department id is refused with an answer.
+    handle = await head.press_data(dialog, DeptToggle(d=999999).pack())
+    await env.idle()
+    assert handle.answer is not None and handle.answer.text
+    # Search by code, choose, done.
+    await head.send_text("roads")
+    await env.idle()
+    await head.press(env.last(head.id), "Отдел транспорта и дорожного хозяйства")
+    await env.idle()
+    await head.press(env.last(head.id), ru(env, lambda: _("✅ Done ({count})").format(count=1)))
+    await env.idle()
+
+    # Next with nothing collected, then a text over the limit.
+    handle = await head.press(env.last(head.id), ru(env, lambda: _("✖️ Cancel")))
+    await env.idle()
+    assert handle.answer is not None
+    assert ru(env, lambda: _("The draft order is discarded.")) in env.last(head.id).content
+
+    await head.send_text("/new")
+    await env.idle()
+    await head.send_text("дорож")
+    await env.idle()
+    await head.press(env.last(head.id), "Отдел транспорта и дорожного хозяйства")
+    await env.idle()
+    await head.press(env.last(head.id), ru(env, lambda: _("✅ Done ({count})").format(count=1)))
+    await env.idle()
+    await head.send_text("x" * (TEXT_MAX + 1))
+    await env.idle()
+    assert str(TEXT_MAX + 1) in env.last(head.id).content and str(TEXT_MAX) in env.last(head.id).content
+
+    # /new again in the middle of the dialog shows the unfinished draft instead of losing it.
+    await head.send_text("/new")
+    await env.idle()
+    assert ru(env, lambda: _("You have an unfinished order, here it is. Press Cancel to discard it.")) in (
+        env.last(head.id).content
+    )
+    await head.send_text("Проверить освещение")
+    await env.idle()
+    await head.press(env.last(head.id), ru(env, lambda: _("Next ▶️")))
+    await env.idle()
+    # A moment in the past is refused; a quick button works.
+    await head.send_text("27.11.2026 10:00")
+    await env.idle()
+    assert ru(env, lambda: _("That moment has already passed. Please give a deadline in the future.")) in (
+        env.last(head.id).content
+    )
+    await head.press(env.last(head.id), ru(env, lambda: _("In a week")))
+    await env.idle()
+    assert ru(env, lambda: _("How urgent is it?")) in env.last(head.id).content
