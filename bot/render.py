@@ -130,8 +130,6 @@ def _payload_text(p: dict[str, Any], tz: ZoneInfo) -> str:
         parts.append(_("executor: {name}").format(name=escape(str(p["executor"]))))
     if p.get("to"):
         parts.append(_("to {department}").format(department=escape(str(p["to"]))))
-    if p.get("departments"):
-        parts.append(", ".join(escape(str(d)) for d in p["departments"]))
     if p.get("due_at"):
         parts.append(_("until {date}").format(date=fmt_short(datetime.fromisoformat(p["due_at"]), tz)))
     if p.get("files"):

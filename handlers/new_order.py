@@ -7,25 +7,26 @@ come back to the summary. The service re-checks everything on issue; here we onl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from html import escape
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import BaseMiddleware, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot import render
 from bot.domain.deadlines import END_OF_DAY, Quick, parse_deadline, quick_deadline
 from bot.domain.errors import BadDeadline, BadInput, NotFound
-from bot.domain.policy import Actor, Role, can_issue
+from bot.domain.policy import Actor, can_issue
 from bot.domain.states import Priority
 from bot.i18n import current_locale, fmt_datetime
 from bot.services import orders, users
@@ -86,6 +87,34 @@ class Form:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+class _OnePerChat(BaseMiddleware):
+    """One update per chat at a time in this dialog. Every step is a read-modify-write of the draft in the FSM
+    storage, and an album arrives as several messages at once (polling handles updates concurrently)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        if chat is None:
+            return await handler(event, data)
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._waiting[chat.id] = self._waiting.get(chat.id, 0) + 1
+        try:
+            async with lock:
+                return await handler(event, data)
+        finally:
+            self._waiting[chat.id] -= 1
+            if not self._waiting[chat.id]:
+                del self._waiting[chat.id], self._locks[chat.id]
+
+
 async def _load(state: FSMContext) -> Form:
     return Form.of(await state.get_data())
 
@@ -96,8 +125,7 @@ async def _save(state: FSMContext, form: Form) -> None:
 
 async def _controllers(uow: UnitOfWork) -> list[tuple[int, str]]:
     """Active users of the control office, as (id, full name)."""
-    async with uow:
-        return [(u.id, u.full_name) for u in await uow.users.with_role(Role.CONTROLLER.value)]
+    return [(u.id, u.full_name) for u in await users.controllers(uow)]
 
 
 async def _show(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -546,6 +574,9 @@ async def back_to_summary(callback: CallbackQuery, state: FSMContext, ctx: AppCo
 
 async def issue(callback: CallbackQuery, state: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
     """Issue the order (several departments: the service makes a parent and sub-orders) and show its card."""
+    if await state.get_state() != NewOrder.confirm.state:  # a second press, already being issued or issued
+        await stale_button(callback, state)
+        return
     form = await _load(state)
     missing = next(
         (
@@ -619,6 +650,9 @@ async def stale_button(callback: CallbackQuery, state: FSMContext) -> None:
 
 def setup() -> Router:
     router = Router(name=__name__)
+    serial = _OnePerChat()
+    router.message.outer_middleware(serial)
+    router.callback_query.outer_middleware(serial)
     router.message.filter(F.chat.type == "private", Active())
     router.callback_query.filter(F.message.chat.type == "private", Active())
 

@@ -250,7 +250,14 @@ async def _start_input(
 ) -> None:
     """Ask for the text in the private chat (also when the button was pressed in a group)."""
     state = _private_state(bot, storage, actor_tg)
-    data: dict[str, Any] = {"oid": card.id, "a": action.value, "v": card.version, "n": card.number, "text": "", "files": []}
+    data: dict[str, Any] = {
+        "oid": card.id,
+        "a": action.value,
+        "v": card.version,
+        "n": card.number,
+        "text": "",
+        "files": [],
+    }
     data.update(extra or {})
     await state.set_data(data)
     header = f"<b>{render.escape(card.number)}</b> · {render.escape(card.title)}\n"

@@ -85,7 +85,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="employee")
     # active: may work; pending: asked to join, waits for an admin; disabled: removed by an admin.
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # Chosen with /lang; otherwise the language of their Telegram app (kept up to date) is used.
     language: Mapped[str | None] = mapped_column(String(8))
+    telegram_language: Mapped[str | None] = mapped_column(String(8))
     # The user started a private chat with the bot (Telegram refuses to write first otherwise).
     started: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,6 +6,7 @@ municipality's time zone.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -22,7 +23,8 @@ _DATE_TIME = re.compile(
     r"(?:\s*(?:,|в|at)?\s*(?P<H>\d{1,2})[:.](?P<M>\d{2}))?\s*$",
     re.IGNORECASE,
 )
-_TIME_ONLY = re.compile(r"^\s*(?P<H>\d{1,2})[:.](?P<M>\d{2})\s*$")
+# Only a colon makes a bare time: "25.12" is a date.
+_TIME_ONLY = re.compile(r"^\s*(?P<H>\d{1,2}):(?P<M>\d{2})\s*$")
 
 
 class Quick(StrEnum):
@@ -71,6 +73,10 @@ def parse_deadline(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         hour, minute = (int(m["H"]), int(m["M"])) if m["H"] else (END_OF_DAY.hour, END_OF_DAY.minute)
     else:
         raise BadDeadline("unparseable")
+    if not explicit_year and (month, day) == (2, 29):
+        # The next 29 February from today.
+        while not calendar.isleap(year) or (year == local.year and (month, day) < (local.month, local.day)):
+            year += 1
     try:
         due_local = datetime(year, month, day, hour, minute, tzinfo=tz)
         if not explicit_year and due_local.date() < local.date():

@@ -46,16 +46,23 @@ async def _user_info(uow: UnitOfWork, user: User) -> UserInfo:
         status=user.status,
         department_id=user.department_id,
         department_name=dept.name if dept else None,
-        language=user.language,
+        language=user.language or user.telegram_language,
         actor=actor,
     )
 
 
+def _supported(code: str | None) -> str | None:
+    code = (code or "")[:2].lower()
+    return code if code in SUPPORTED_LOCALES else None
+
+
 def locale_for(user: User | None, ctx: AppContext, language_code: str | None = None) -> str:
+    """The language to speak to a user: chosen with /lang, else their Telegram app's, else the default."""
     if user is not None and user.language:
         return user.language
-    code = (language_code or "")[:2].lower()
-    return code if code in SUPPORTED_LOCALES else ctx.default_locale
+    if user is not None and user.telegram_language:
+        return user.telegram_language
+    return _supported(language_code) or ctx.default_locale
 
 
 async def identify(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile) -> UserInfo | None:
@@ -69,6 +76,9 @@ async def identify(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile) -
             user.started, changed = True, True
         if profile.username != user.username:
             user.username, changed = profile.username, True
+        tg_language = _supported(profile.language_code)
+        if tg_language and tg_language != user.telegram_language:
+            user.telegram_language, changed = tg_language, True
         info = await _user_info(uow, user)
         if changed:
             await uow.commit()
@@ -95,6 +105,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
         user = await uow.users.by_telegram_id(profile.telegram_id)
         if user is not None and user.status == "active":
             user.started = True
+            user.telegram_language = _supported(profile.language_code) or user.telegram_language
             info = await _user_info(uow, user)
             await uow.commit()
             return StartResult("registered", info)
@@ -120,7 +131,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
             user.role = invite.role
             user.status = "active"
             user.started = True
-            user.language = user.language or locale_for(None, ctx, profile.language_code)
+            user.telegram_language = _supported(profile.language_code)
             await uow.flush()
             info = await _user_info(uow, user)
             await uow.commit()
@@ -130,7 +141,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
                 user = User(telegram_id=profile.telegram_id, full_name=profile.full_name)
                 uow.users.add(user)
             user.role, user.status, user.started = Role.ADMIN.value, "active", True
-            user.language = user.language or locale_for(None, ctx, profile.language_code)
+            user.telegram_language = _supported(profile.language_code)
             await uow.flush()
             info = await _user_info(uow, user)
             await uow.commit()
@@ -143,7 +154,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
             username=profile.username,
             status="pending",
             started=True,
-            language=locale_for(None, ctx, profile.language_code),
+            telegram_language=_supported(profile.language_code),
         )
         uow.users.add(user)
         await uow.flush()

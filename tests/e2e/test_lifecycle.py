@@ -14,20 +14,15 @@ FIN_EMPLOYEE_CODE = "FIN"
 
 
 def ru(bot_env: BotEnv, text_fn) -> str:  # type: ignore[no-untyped-def]
-    """A label as a Russian-speaking user sees it (from the catalogs, so the test follows the translation)."""
-    with bot_env.app.i18n.context(), bot_env.app.i18n.use_locale("ru"):
-        return text_fn()
+    return bot_env.ru(text_fn)
 
 
 def en(bot_env: BotEnv, text_fn) -> str:  # type: ignore[no-untyped-def]
-    with bot_env.app.i18n.context(), bot_env.app.i18n.use_locale("en"):
-        return text_fn()
+    return bot_env.en(text_fn)
 
 
 def find_card(bot_env: BotEnv, chat_id: int, number: str):  # type: ignore[no-untyped-def]
-    cards = [m for m in bot_env.emu.bot_messages(chat_id) if number in m.content and m.buttons]
-    assert cards, f"no card of {number} in chat {chat_id}: {bot_env.texts(chat_id)}"
-    return cards[-1]
+    return bot_env.card_in(chat_id, number)
 
 
 async def issue_order(bot_env: BotEnv, issuer, department_query: str, department_label: str, text: str, photo: bool):  # type: ignore[no-untyped-def]
@@ -73,7 +68,9 @@ async def test_order_lifecycle_between_departments(bot_env: BotEnv) -> None:
     await roads_head.send_text("/bind", chat=group)
     await env.idle()
 
-    number = await issue_order(env, issuer, "roads", "Transport and roads division", "Clear the snow on Lenina st.", True)
+    number = await issue_order(
+        env, issuer, "roads", "Transport and roads division", "Clear the snow on Lenina st.", True
+    )
     assert number.startswith("П-2026-")
 
     # The department chat and its head receive the card (in Russian) and the photo re-sent.
@@ -154,7 +151,9 @@ async def test_order_lifecycle_between_departments(bot_env: BotEnv) -> None:
     await outsider.send_text(f"/order {number}")
     await env.idle()
     assert ru(env, lambda: _("Not found, or you have no access to it.")) in env.last(outsider.id).content
-    captured = next(data for label, data in find_card(env, issuer.id, number).buttons if data and data.startswith("ov:"))
+    captured = next(
+        data for label, data in find_card(env, issuer.id, number).buttons if data and data.startswith("ov:")
+    )
     own = env.last(outsider.id)
     refusals = []
     for data in (captured, accept_data, "oa:1:close:999", "px:1:accept:1:5", "ls:inbox:x:0::0", "garbage"):

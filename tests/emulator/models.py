@@ -212,6 +212,13 @@ class SimUser:
             self, chat, {"document": data, "file_name": file_name, "mime_type": mime_type, "caption": caption}
         )
 
+    async def send_sticker(self, emoji: str = "👍", chat: SimGroup | None = None) -> Message:
+        """A sticker: content a bot usually cannot use (tests of 'unsupported media' answers)."""
+        return await self.emu._user_message(self, chat, {"sticker": emoji})
+
+    async def send_voice(self, seconds: int = 3, chat: SimGroup | None = None) -> Message:
+        return await self.emu._user_message(self, chat, {"voice": seconds})
+
     async def forward_message(
         self,
         text: str,

@@ -251,7 +251,8 @@ class TelegramEmulator:
         app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._http_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._http_file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        # Like Telegram, a long poll whose client hung up is over (it does not conflict with the next one).
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
@@ -390,7 +391,13 @@ class TelegramEmulator:
         while True:
             now = time.monotonic()
             undelivered = self._undelivered()
-            if not undelivered and self._inflight == 0 and not self._webhook_inflight:
+            # A delivered button press the bot has not answered yet means the bot is still at work
+            # (until callback_answer_timeout, when it becomes a failure).
+            spinning = any(
+                h.delivered and not h.answered and now - h.created_at < self.callback_answer_timeout
+                for h in self._callbacks.values()
+            )
+            if not undelivered and self._inflight == 0 and not self._webhook_inflight and not spinning:
                 if now - self._last_activity >= quiet:
                     break
             if now >= deadline:
@@ -861,6 +868,25 @@ class TelegramEmulator:
         if content.get("document") is not None:
             stored_file = self._new_file("document", content["document"], content["file_name"], content["mime_type"])
             raw["document"] = self._document_dict(stored_file)
+        if content.get("sticker") is not None:
+            uid = _b64(8)
+            raw["sticker"] = {
+                "file_id": "CAACAgIAAx" + _b64(30),
+                "file_unique_id": uid,
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": content["sticker"],
+            }
+        if content.get("voice") is not None:
+            raw["voice"] = {
+                "file_id": "AwACAgIAAx" + _b64(30),
+                "file_unique_id": _b64(8),
+                "duration": int(content["voice"]),
+                "mime_type": "audio/ogg",
+            }
         caption = content.get("caption")
         if caption:
             raw["caption"] = caption
@@ -974,7 +1000,7 @@ class TelegramEmulator:
         now = time.monotonic()
         for handle in self._callbacks.values():
             if handle.delivered and not handle.answered and not handle.reported:
-                if final or now - handle.created_at >= self.idle_quiet:
+                if final or now - handle.created_at >= self.callback_answer_timeout:
                     handle.reported = True
                     self._fail(
                         f"callback query {handle.id} (data={handle.data!r}, message "

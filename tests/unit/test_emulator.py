@@ -170,6 +170,7 @@ async def test_unanswered_callback_is_a_failure(env: Env) -> None:
     await env.emu.wait_idle()
     msg = env.emu.last_bot_message(env.user.id)
     assert msg is not None
+    env.emu.callback_answer_timeout = 0.5
     query = await env.user.press(msg, "Silent")
     await env.emu.wait_idle()
     assert not query.answered

@@ -116,6 +116,7 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.order_id = 0
         self.model_state = S.NEW
         self.successes = 0
+        self.checked_final = False
         self.log: list[str] = []
 
     def run(self, coro: Any) -> Any:
@@ -234,8 +235,9 @@ class OrderLifecycle(RuleBasedStateMachine):
 
     @invariant()
     def finished_orders_offer_no_actions(self) -> None:
-        if not self.order_id or self.model_state not in FINAL:
+        if not self.order_id or self.model_state not in FINAL or self.checked_final:
             return
+        self.checked_final = True  # nothing can change any more (the act rule asserts that), so check once
         for a in self.actors.values():
             try:
                 card = self.run(orders.get_card(self.ctx, self.uow, a, order_id=self.order_id))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 15:27:04.157478
+Create Date: 2026-11-28 15:45:07.995706
 """
 
 from collections.abc import Sequence
@@ -58,6 +58,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), server_default='active', nullable=False),
     sa.Column('language', sa.String(length=8), nullable=True),
+    sa.Column('telegram_language', sa.String(length=8), nullable=True),
     sa.Column('started', sa.Boolean(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_users_department_id_departments')),

@@ -1,0 +1,1 @@
+"""Benchmarks of munorders (run them as modules, e.g. ``python -m benchmarks.throughput``)."""
