@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ import pytest_asyncio
 
 from bot.app import App, make_bot, setup_dispatcher
 from bot.clock import FrozenClock
-from bot.config import Settings
+from bot.config import Settings, WebhookSettings
 from bot.domain.policy import Actor
 from bot.domain.states import Action
 from bot.runner import run_bot
@@ -24,7 +26,7 @@ from bot.services.dto import Draft, OrderCard
 from bot.services.orders import create_order, perform
 from bot.services.orgimport import import_org
 from bot.services.users import get_user
-from storage.migrate import upgrade_async
+from storage.migrate import downgrade, upgrade_async
 from storage.uow import UnitOfWork
 from tests.emulator import SimGroup, SimUser, TelegramEmulator
 from tests.emulator.fixtures import emulator  # noqa: F401  (re-exported fixture)
@@ -67,15 +69,17 @@ class BotEnv:
     inflight: InFlight = field(default_factory=InFlight)
 
     async def launch(self) -> None:
-        """Start the bot as in production (command menus, outbox sender, long polling); return once it polls."""
-        polls = len(self.emu.calls("getUpdates"))
+        """Start the bot as in production (command menus, outbox sender, long polling or a webhook server);
+        return once it polls or has set its webhook."""
+        started = "setWebhook" if self.settings.webhook.url else "getUpdates"
+        polls = len(self.emu.calls(started))
         self.app.dispatcher.update.outer_middleware(self.inflight)
         bot = make_bot(self.settings)
         self.task = asyncio.create_task(
             run_bot(self.settings, clock=self.clock, bot=bot, handle_signals=False, migrate=False, app=self.app)
         )
         for _ in range(1000):
-            if len(self.emu.calls("getUpdates")) > polls:
+            if len(self.emu.calls(started)) > polls:
                 return
             if self.task.done():
                 self.task.result()
@@ -83,6 +87,8 @@ class BotEnv:
         raise TimeoutError("the bot did not start polling")
 
     async def shutdown(self) -> None:
+        if self.settings.webhook.url and self.task is not None:
+            self.task.cancel()  # the webhook server runs until cancelled, like a process until SIGTERM
         with contextlib.suppress(RuntimeError):
             await self.app.dispatcher.stop_polling()
         if self.task is not None:
@@ -185,17 +191,56 @@ class BotEnv:
         return self.emu.group(chat_id, title=title, members=members)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
 @pytest_asyncio.fixture
-async def bot_env(emulator: TelegramEmulator, tmp_path: Path, demo: dict[str, Any]) -> AsyncIterator[BotEnv]:  # noqa: F811
-    """The real bot (dispatcher, middlewares, sender, DB on SQLite) polling the emulator over HTTP."""
+async def bot_env(
+    request: pytest.FixtureRequest,
+    emulator: TelegramEmulator,  # noqa: F811
+    tmp_path: Path,
+    demo: dict[str, Any],
+) -> AsyncIterator[BotEnv]:
+    """The real bot (dispatcher, middlewares, sender, database) talking to the emulator over HTTP.
+
+    By default on SQLite with long polling; `@pytest.mark.parametrize("bot_env", [...], indirect=True)` with
+    "postgres" (needs TEST_DATABASE_URL), "webhook" or "redis" (dialog state in Redis, needs TEST_REDIS_URL)
+    runs the same test in that configuration.
+    """
+    variant = getattr(request, "param", "sqlite")
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    if variant == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("TEST_DATABASE_URL is not set")
+        database_url = POSTGRES_URL
+        await asyncio.to_thread(downgrade, database_url, "base")
+    if variant == "redis" and not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    webhook = WebhookSettings()
+    if variant == "webhook":
+        port = free_port()
+        webhook = WebhookSettings(url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port, secret="e2e-secret")
     settings = Settings(
         _env_file=None,
         bot_token=emulator.token,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        database_url=database_url,
         telegram_api_url=emulator.base_url,
         outbox_poll_interval=0.2,
-        redis_url="",
+        redis_url=REDIS_URL if variant == "redis" else "",
+        webhook=webhook,
     )
+    if variant == "redis":
+        from redis.asyncio import Redis
+
+        async with Redis.from_url(REDIS_URL) as r:
+            await r.flushdb()
     clock = FrozenClock(T0)
     await upgrade_async(settings.database_url)
     app = setup_dispatcher(settings, clock=clock)
