@@ -30,8 +30,8 @@ from bot.domain.policy import Actor
 from bot.services import orders as order_service
 from bot.services.context import AppContext
 from bot.services.dto import AttachmentInfo
-from bot.services.users import _user_info
-from keyboards.callbacks import ApproveCb
+from bot.services.users import user_info
+from keyboards.admin import join_request_keyboard
 from keyboards.orders import card_keyboard
 from storage.models import OrderEvent, OutboxMessage
 from storage.uow import UnitOfWork
@@ -131,7 +131,7 @@ class OutboxSender:
             viewer: Actor | None = None
             if row.user_id is not None:
                 user = await uow.users.get(row.user_id)
-                viewer = (await _user_info(uow, user)).actor if user else None
+                viewer = (await user_info(uow, user)).actor if user else None
             card = await order_service.card_for_recipient(self.ctx, uow, row.order_id, viewer)
             event = await uow.session.get(OrderEvent, row.event_id) if row.event_id else None
             actor = await uow.users.get(event.actor_id) if event and event.actor_id else None
@@ -157,12 +157,7 @@ class OutboxSender:
         if p.get("username"):
             who += " (@{})".format(render.escape(p["username"]))
         text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=who)
-        from aiogram.utils.keyboard import InlineKeyboardBuilder
-
-        kb = InlineKeyboardBuilder()
-        kb.button(text=_("Approve…"), callback_data=ApproveCb(op="d", u=int(p["user_id"])))
-        kb.button(text=_("Reject"), callback_data=ApproveCb(op="n", u=int(p["user_id"])))
-        return Rendered(text, kb.as_markup())
+        return Rendered(text, join_request_keyboard(int(p["user_id"])))
 
     async def _deliver(self, channel: str, recipient: str, r: Rendered | None) -> tuple[str, timedelta, str | None]:
         if r is None:

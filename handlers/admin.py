@@ -8,7 +8,6 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.domain.errors import NotAllowed
 from bot.domain.policy import Actor, Role, can_administer
@@ -16,28 +15,13 @@ from bot.i18n import current_locale, fmt_datetime
 from bot.render import role_name
 from bot.services import users
 from bot.services.context import AppContext
-from bot.services.dto import DepartmentInfo, InviteInfo
+from bot.services.dto import InviteInfo
 from handlers.filters import Active
+from keyboards.admin import departments_picker, invites_keyboard, join_request_keyboard, roles_picker
 from keyboards.callbacks import ApproveCb, InviteCb
 from storage.uow import UnitOfWork
 
 INVITABLE_BY_HEAD = (Role.EMPLOYEE, Role.DEPUTY)
-
-
-def _departments_keyboard(depts: list[DepartmentInfo], make: type[InviteCb] | type[ApproveCb], **kw: object):
-    kb = InlineKeyboardBuilder()
-    for d in depts:
-        kb.button(text=d.title(current_locale()), callback_data=make(d=d.id, **kw))  # type: ignore[arg-type]
-    kb.adjust(1)
-    return kb.as_markup()
-
-
-def _roles_keyboard(roles: tuple[Role, ...], make: type[InviteCb] | type[ApproveCb], **kw: object):
-    kb = InlineKeyboardBuilder()
-    for r in roles:
-        kb.button(text=role_name(r), callback_data=make(r=r.value, **kw))  # type: ignore[arg-type]
-    kb.adjust(2)
-    return kb.as_markup()
 
 
 def _roles_for(actor: Actor) -> tuple[Role, ...]:
@@ -49,12 +33,12 @@ async def invite(message: Message, actor: Actor, uow: UnitOfWork) -> None:
     if actor.role == Role.ADMIN:
         depts = await users.departments(uow)
         await message.answer(
-            _("Invite into which department?"), reply_markup=_departments_keyboard(depts, InviteCb, op="d")
+            _("Invite into which department?"), reply_markup=departments_picker(depts, InviteCb, op="d")
         )
     elif actor.is_manager and actor.department_id is not None:
         await message.answer(
             _("Invite with which role?"),
-            reply_markup=_roles_keyboard(_roles_for(actor), InviteCb, op="r", d=actor.department_id),
+            reply_markup=roles_picker(_roles_for(actor), InviteCb, op="r", d=actor.department_id),
         )
     else:
         raise NotAllowed("invite")
@@ -79,7 +63,7 @@ async def invite_step(
     if callback_data.op == "d":
         if not can_administer(actor):
             raise NotAllowed("invite")
-        markup = _roles_keyboard(_roles_for(actor), InviteCb, op="r", d=callback_data.d)
+        markup = roles_picker(_roles_for(actor), InviteCb, op="r", d=callback_data.d)
         if isinstance(callback.message, Message):
             await callback.message.edit_text(_("Invite with which role?"), reply_markup=markup)
         await callback.answer()
@@ -94,8 +78,8 @@ async def invite_step(
         info = await users.revoke_invite(ctx, uow, actor, callback_data.id)
         await callback.answer(_("Invite to «{department}» revoked.").format(department=info.department_name))
         if isinstance(callback.message, Message):
-            text, markup = await _invites_view(actor, ctx, uow)
-            await callback.message.edit_text(text, reply_markup=markup)
+            text, invites_markup = await _invites_view(actor, ctx, uow)
+            await callback.message.edit_text(text, reply_markup=invites_markup)
     else:
         await callback.answer(_("This button is no longer valid."), show_alert=True)
 
@@ -104,16 +88,10 @@ async def _invites_view(actor: Actor, ctx: AppContext, uow: UnitOfWork) -> tuple
     invites = await users.list_invites(ctx, uow, actor)
     if not invites:
         return _("There are no active invites."), None
-    kb = InlineKeyboardBuilder()
     lines = [_("<b>Active invites</b>")]
     for i in invites:
         lines.append(f"• {escape(i.department_name)}, {role_name(i.role)}, {fmt_datetime(i.expires_at, ctx.tz)}")
-        kb.button(
-            text=_("Revoke: {department}, {role}").format(department=i.department_name[:30], role=role_name(i.role)),
-            callback_data=InviteCb(op="x", id=i.id),
-        )
-    kb.adjust(1)
-    return "\n".join(lines), kb.as_markup()
+    return "\n".join(lines), invites_keyboard(invites)
 
 
 async def list_invites(message: Message, actor: Actor, ctx: AppContext, uow: UnitOfWork) -> None:
@@ -127,10 +105,8 @@ async def pending(message: Message, actor: Actor, uow: UnitOfWork) -> None:
         await message.answer(_("No one is waiting for approval."))
         return
     for p in people:
-        kb = InlineKeyboardBuilder()
-        kb.button(text=_("Approve…"), callback_data=ApproveCb(op="d", u=p.id))
-        kb.button(text=_("Reject"), callback_data=ApproveCb(op="n", u=p.id))
-        await message.answer(_("🙋 {who} asks to join.").format(who=escape(p.full_name)), reply_markup=kb.as_markup())
+        text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=escape(p.full_name))
+        await message.answer(text, reply_markup=join_request_keyboard(p.id))
 
 
 async def approve_step(
@@ -142,10 +118,10 @@ async def approve_step(
     if callback_data.op == "d":
         depts = await users.departments(uow)
         if msg:
-            await msg.edit_reply_markup(reply_markup=_departments_keyboard(depts, ApproveCb, op="r", u=callback_data.u))
+            await msg.edit_reply_markup(reply_markup=departments_picker(depts, ApproveCb, op="r", u=callback_data.u))
         await callback.answer(_("Which department?"))
     elif callback_data.op == "r" and not callback_data.r:
-        markup = _roles_keyboard(tuple(Role), ApproveCb, op="r", u=callback_data.u, d=callback_data.d)
+        markup = roles_picker(tuple(Role), ApproveCb, op="r", u=callback_data.u, d=callback_data.d)
         if msg:
             await msg.edit_reply_markup(reply_markup=markup)
         await callback.answer(_("Which role?"))

@@ -33,6 +33,7 @@ from bot.services import orders, users
 from bot.services.context import AppContext
 from bot.services.dto import AttachmentInfo, DepartmentInfo, Draft
 from handlers.filters import Active
+from handlers.media import attachment_of
 from keyboards import new_order as kb
 from keyboards.menu import NEW_ORDER
 from keyboards.orders import card_keyboard
@@ -423,19 +424,9 @@ async def departments_done(callback: CallbackQuery, state: FSMContext, ctx: AppC
 # --- step 2: text and files ----------------------------------------------------------------------------------
 
 
-def _attachment(message: Message) -> AttachmentInfo | None:
-    if message.photo:
-        p = message.photo[-1]  # the largest size
-        return AttachmentInfo("photo", p.file_id, None, "image/jpeg", p.file_size, p.file_unique_id)
-    if message.document:
-        d = message.document
-        return AttachmentInfo("document", d.file_id, d.file_name, d.mime_type, d.file_size, d.file_unique_id)
-    return None
-
-
 async def collect_text(message: Message, state: FSMContext, ctx: AppContext, uow: UnitOfWork) -> None:
     """Text, a forwarded message, a photo or a document: added to the draft until the user presses Next."""
-    file = _attachment(message)
+    file = attachment_of(message)
     if file is None and message.text is None:
         await unsupported_text(message)
         return

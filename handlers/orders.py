@@ -27,6 +27,7 @@ from bot.services import users
 from bot.services.context import AppContext
 from bot.services.dto import AttachmentInfo, OrderCard
 from handlers.filters import Active
+from handlers.media import attachment_of
 from keyboards.callbacks import InputDone, OrderAct, OrderView, PickExecutor, PickForward
 from keyboards.orders import card_keyboard, executor_picker, forward_picker, input_keyboard
 from storage.uow import UnitOfWork
@@ -294,20 +295,10 @@ async def input_deadline(message: Message, state: FSMContext, ctx: AppContext) -
     await message.answer(prompt(Action.REQUEST_EXTENSION), reply_markup=input_keyboard(can_submit=False))
 
 
-def _file_of(message: Message) -> AttachmentInfo | None:
-    if message.photo:
-        p = message.photo[-1]
-        return AttachmentInfo("photo", p.file_id, None, "image/jpeg", p.file_size, p.file_unique_id)
-    if message.document:
-        d = message.document
-        return AttachmentInfo("document", d.file_id, d.file_name, d.mime_type, d.file_size, d.file_unique_id)
-    return None
-
-
 async def input_collect(message: Message, state: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
     data = await state.get_data()
     action = Action(data["a"])
-    file = _file_of(message)
+    file = attachment_of(message)
     text = (message.text or message.caption or "").strip()
     if file is None and not text:
         await message.answer(_("Please send text, a document or a photo."))

@@ -244,6 +244,20 @@ async def create_order(ctx: AppContext, uow: UnitOfWork, actor: Actor, draft: Dr
         return card
 
 
+async def _authorised(
+    uow: UnitOfWork, actor: Actor, order_id: int, action: Action, version: int | None
+) -> tuple[Order, OrderFacts]:
+    """Load an order the actor may see and check the action against its current state and version."""
+    order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
+    if order is None:
+        raise NotFound("order")
+    if version is not None and order.version != version:
+        raise OrderChanged()
+    facts = await _facts(uow, order)
+    policy.ensure_can_act(actor, action, facts)
+    return order, facts
+
+
 async def perform(
     ctx: AppContext,
     uow: UnitOfWork,
@@ -261,13 +275,7 @@ async def perform(
     """Do `action` on an order for `actor`. A stale version gives OrderChanged, a forbidden action NotAllowed."""
     now = ctx.clock.now()
     async with uow:
-        order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
-        if order is None:
-            raise NotFound("order")
-        if version is not None and order.version != version:
-            raise OrderChanged()
-        facts = await _facts(uow, order)
-        policy.ensure_can_act(actor, action, facts)
+        order, facts = await _authorised(uow, actor, order_id, action, version)
         payload: dict[str, Any] = {}
         audiences = notify.AUDIENCES.get(action.value, frozenset())
         if action in NEEDS_TEXT or (action == Action.REPORT and not files):
@@ -339,12 +347,7 @@ async def check_action(
     """Is `action` possible for `actor` right now? Asked before a dialog collects a reason or a report,
     so nobody types a long text for a button that is stale. Returns the current card."""
     async with uow:
-        order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
-        if order is None:
-            raise NotFound("order")
-        if version is not None and order.version != version:
-            raise OrderChanged()
-        policy.ensure_can_act(actor, action, await _facts(uow, order))
+        order, _facts_now = await _authorised(uow, actor, order_id, action, version)
         return await _card(ctx, uow, actor, order)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -32,7 +33,8 @@ def dept_info(d: Department) -> DepartmentInfo:
     return DepartmentInfo(d.id, d.code, d.name, d.name_en, d.parent_id, d.chat_id)
 
 
-async def _user_info(uow: UnitOfWork, user: User) -> UserInfo:
+async def user_info(uow: UnitOfWork, user: User) -> UserInfo:
+    """A user as handlers see them, with the policy's Actor when they are active."""
     dept = await uow.departments.get(user.department_id) if user.department_id else None
     actor = None
     if user.status == "active":
@@ -79,7 +81,7 @@ async def identify(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile) -
         tg_language = _supported(profile.language_code)
         if tg_language and tg_language != user.telegram_language:
             user.telegram_language, changed = tg_language, True
-        info = await _user_info(uow, user)
+        info = await user_info(uow, user)
         if changed:
             await uow.commit()
         return info
@@ -88,7 +90,25 @@ async def identify(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile) -
 async def get_user(uow: UnitOfWork, telegram_id: int) -> UserInfo | None:
     async with uow:
         user = await uow.users.by_telegram_id(telegram_id)
-        return await _user_info(uow, user) if user else None
+        return await user_info(uow, user) if user else None
+
+
+def _tell(ctx: AppContext, uow: UnitOfWork, user: User, kind: str, payload: dict[str, Any]) -> None:
+    """A notification about people (not about an order) through the outbox, in the user's language."""
+    if user.telegram_id is None:
+        return
+    now = ctx.clock.now()
+    uow.outbox.add(
+        OutboxMessage(
+            recipient=str(user.telegram_id),
+            user_id=user.id,
+            locale=locale_for(user, ctx),
+            kind=kind,
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +126,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
         if user is not None and user.status == "active":
             user.started = True
             user.telegram_language = _supported(profile.language_code) or user.telegram_language
-            info = await _user_info(uow, user)
+            info = await user_info(uow, user)
             await uow.commit()
             return StartResult("registered", info)
         if token:
@@ -133,7 +153,7 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
             user.started = True
             user.telegram_language = _supported(profile.language_code)
             await uow.flush()
-            info = await _user_info(uow, user)
+            info = await user_info(uow, user)
             await uow.commit()
             return StartResult("joined", info)
         if profile.telegram_id in ctx.admin_telegram_ids:
@@ -143,11 +163,11 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
             user.role, user.status, user.started = Role.ADMIN.value, "active", True
             user.telegram_language = _supported(profile.language_code)
             await uow.flush()
-            info = await _user_info(uow, user)
+            info = await user_info(uow, user)
             await uow.commit()
             return StartResult("admin", info)
         if user is not None:
-            return StartResult("already_pending", await _user_info(uow, user))
+            return StartResult("already_pending", await user_info(uow, user))
         user = User(
             telegram_id=profile.telegram_id,
             full_name=profile.full_name,
@@ -159,19 +179,15 @@ async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, toke
         uow.users.add(user)
         await uow.flush()
         for admin in await uow.users.with_role(Role.ADMIN.value):
-            if admin.telegram_id and admin.started:
-                uow.outbox.add(
-                    OutboxMessage(
-                        recipient=str(admin.telegram_id),
-                        user_id=admin.id,
-                        locale=locale_for(admin, ctx),
-                        kind="join_request",
-                        payload={"user_id": user.id, "name": user.full_name, "username": user.username},
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
+            if admin.started:
+                _tell(
+                    ctx,
+                    uow,
+                    admin,
+                    "join_request",
+                    {"user_id": user.id, "name": user.full_name, "username": user.username},
                 )
-        info = await _user_info(uow, user)
+        info = await user_info(uow, user)
         await uow.commit()
         return StartResult("pending", info)
 
@@ -194,7 +210,7 @@ async def departments(uow: UnitOfWork) -> list[DepartmentInfo]:
 
 async def staff(uow: UnitOfWork, department_id: int) -> list[UserInfo]:
     async with uow:
-        return [await _user_info(uow, u) for u in await uow.users.in_department(department_id)]
+        return [await user_info(uow, u) for u in await uow.users.in_department(department_id)]
 
 
 def _invite_info(inv: Invite, dept: Department) -> InviteInfo:
@@ -266,7 +282,7 @@ async def pending_users(uow: UnitOfWork, actor: Actor) -> list[UserInfo]:
     if not can_administer(actor):
         raise NotAllowed("pending")
     async with uow:
-        return [await _user_info(uow, u) for u in await uow.users.pending()]
+        return [await user_info(uow, u) for u in await uow.users.pending()]
 
 
 async def approve(
@@ -281,20 +297,9 @@ async def approve(
         if user is None or dept is None or user.status != "pending":
             raise NotFound("user")
         user.status, user.department_id, user.role = "active", department_id, role.value
-        if user.telegram_id:
-            uow.outbox.add(
-                OutboxMessage(
-                    recipient=str(user.telegram_id),
-                    user_id=user.id,
-                    locale=locale_for(user, ctx),
-                    kind="join_approved",
-                    payload={"department": dept.name, "department_en": dept.name_en, "role": role.value},
-                    next_attempt_at=ctx.clock.now(),
-                    created_at=ctx.clock.now(),
-                )
-            )
+        _tell(ctx, uow, user, "join_approved", {"department": dept.name, "department_en": dept.name_en})
         await uow.flush()
-        info = await _user_info(uow, user)
+        info = await user_info(uow, user)
         await uow.commit()
         return info
 
@@ -364,4 +369,4 @@ async def list_invites(ctx: AppContext, uow: UnitOfWork, actor: Actor) -> list[I
 async def controllers(uow: UnitOfWork) -> list[UserInfo]:
     """People who may be put in charge of control of an order."""
     async with uow:
-        return [await _user_info(uow, u) for u in await uow.users.with_role(Role.CONTROLLER.value)]
+        return [await user_info(uow, u) for u in await uow.users.with_role(Role.CONTROLLER.value)]
