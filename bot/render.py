@@ -124,6 +124,30 @@ def card(c: OrderCard, now: datetime, tz: ZoneInfo, *, full_text: bool = True) -
     return "\n".join(lines)
 
 
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split a long text at line breaks into messages Telegram accepts (each at most `limit` characters).
+
+    Lines must not carry HTML tags across a break; our history and list lines are self-contained."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:  # a single overlong line: hard cut
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
 def _payload_text(p: dict[str, Any], tz: ZoneInfo) -> str:
     parts = []
     if p.get("executor"):

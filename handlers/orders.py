@@ -110,11 +110,9 @@ async def view(
     if callback_data.w == "h":
         card = await svc.get_card(ctx, uow, actor, callback_data.id)
         items = await svc.history(ctx, uow, actor, callback_data.id)
-        text = render.history(card.number, items, ctx.tz)
-        if len(text) > render.MESSAGE_LIMIT:
-            text = text[: render.MESSAGE_LIMIT - 1] + "…"
         if isinstance(callback.message, Message):
-            await callback.message.answer(text)
+            for part in render.split_text(render.history(card.number, items, ctx.tz)):
+                await callback.message.answer(part)
         await callback.answer()
         return
     card = await svc.get_card(ctx, uow, actor, callback_data.id)
