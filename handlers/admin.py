@@ -17,7 +17,7 @@ from bot.services import users
 from bot.services.context import AppContext
 from bot.services.dto import InviteInfo
 from handlers.filters import Active
-from keyboards.admin import departments_picker, invites_keyboard, join_request_keyboard, roles_picker
+from keyboards.admin import departments_picker, invites_keyboard, join_request_keyboard, roles_picker, uses_picker
 from keyboards.callbacks import ApproveCb, InviteCb
 from storage.uow import UnitOfWork
 
@@ -46,13 +46,18 @@ async def invite(message: Message, actor: Actor, uow: UnitOfWork) -> None:
 
 def invite_text(info: InviteInfo, bot_username: str, ctx: AppContext) -> str:
     link = f"https://t.me/{bot_username}?start={info.token}"
+    if info.max_uses is None:
+        uses = _("for any number of people")
+    else:
+        uses = _("for {count} person", "for {count} people", info.max_uses).format(count=info.max_uses)
     return _(
-        "Invite to «{department}» as {role}, valid until {until}, single use:\n{link}\n\n"
+        "Invite to «{department}» as {role}, valid until {until}, {uses}:\n{link}\n\n"
         "Send this link to the employee. /invites lists active invites."
     ).format(
         department=escape(info.department_name),
         role=role_name(info.role),
         until=fmt_datetime(info.expires_at, ctx.tz),
+        uses=uses,
         link=link,
     )
 
@@ -69,7 +74,15 @@ async def invite_step(
         await callback.answer()
     elif callback_data.op == "r":
         role = users.check_role(callback_data.r)
-        info = await users.create_invite(ctx, uow, actor, callback_data.d, role)
+        if isinstance(callback.message, Message):
+            await callback.message.edit_text(
+                _("How many people may join with this link?"), reply_markup=uses_picker(callback_data.d, role)
+            )
+        await callback.answer()
+    elif callback_data.op == "u":
+        role = users.check_role(callback_data.r)
+        uses = callback_data.n or None
+        info = await users.create_invite(ctx, uow, actor, callback_data.d, role, max_uses=uses)
         me = await bot.me()
         if isinstance(callback.message, Message):
             await callback.message.edit_text(invite_text(info, me.username or "", ctx))

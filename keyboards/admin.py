@@ -36,6 +36,18 @@ def roles_picker(
     return kb.as_markup()
 
 
+INVITE_USES = (1, 10, 0)  # 0: unlimited
+
+
+def uses_picker(department_id: int, role: Role) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for n in INVITE_USES:
+        label = _("Unlimited") if n == 0 else _("{count} person", "{count} people", n).format(count=n)
+        kb.button(text=label, callback_data=InviteCb(op="u", d=department_id, r=role.value, n=n))
+    kb.adjust(3)
+    return kb.as_markup()
+
+
 def invites_keyboard(invites: Sequence[InviteInfo]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for i in invites:

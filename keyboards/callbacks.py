@@ -59,11 +59,13 @@ class PickLang(CallbackData, prefix="lg"):
 
 
 class InviteCb(CallbackData, prefix="iv"):
-    """Invite creation steps and revocation: op = d (department), r (role), x (revoke)."""
+    """Invite creation steps and revocation: op = d (department), r (role), u (uses: n, 0 = unlimited),
+    x (revoke invite `id`)."""
 
     op: str
     d: int = 0
     r: str = ""
+    n: int = 1
     id: int = 0
 
 

@@ -1,4 +1,5 @@
-"""`munorders import-org FILE`: load departments, staff and roles from JSON (format of municipality_demo.json).
+"""`munorders import-org FILE`: load departments, staff and roles from JSON (format of municipality_demo.json;
+a department may also say `"employees_can_accept": true` to let its employees accept orders themselves).
 
 Idempotent: departments are matched by code and users by telegram_id; a re-import updates names, parents,
 positions, departments and roles, and never deletes (people who left are disabled by an admin).
@@ -55,13 +56,17 @@ async def import_org(uow: UnitOfWork, data: Any) -> ImportStats:
         by_code: dict[str, Department] = {d.code: d for d in await uow.departments.all()}
         for d in depts:
             dept = by_code.get(d["code"])
+            # Optional: employees may accept orders addressed to the department themselves.
+            self_accept = bool(d.get("employees_can_accept", False))
             if dept is None:
-                dept = Department(code=d["code"], name=d["name"], name_en=d.get("name_en"))
+                dept = Department(
+                    code=d["code"], name=d["name"], name_en=d.get("name_en"), employees_can_accept=self_accept
+                )
                 uow.departments.add(dept)
                 by_code[d["code"]] = dept
                 dc += 1
-            elif (dept.name, dept.name_en) != (d["name"], d.get("name_en")):
-                dept.name, dept.name_en = d["name"], d.get("name_en")
+            elif (dept.name, dept.name_en, dept.employees_can_accept) != (d["name"], d.get("name_en"), self_accept):
+                dept.name, dept.name_en, dept.employees_can_accept = d["name"], d.get("name_en"), self_accept
                 du += 1
         await uow.flush()
         for d in depts:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiogram.utils.i18n import gettext as _
+
 from tests.conftest import BotEnv
 
 GLAVA_HEAD = 100000001
@@ -54,11 +56,60 @@ async def test_stranger_is_told_politely_and_admin_can_approve(bot_env: BotEnv) 
     assert "Inbox" in bot_env.last(stranger.id).content
 
 
+def uses_label(env: BotEnv, n: int) -> str:
+    return env.ru(lambda: _("{count} person", "{count} people", n).format(count=n))
+
+
+async def invite_link(env: BotEnv, head, role_label: str, uses: int) -> str:  # type: ignore[no-untyped-def]
+    await head.send_text("/invite")
+    await env.idle()
+    await head.press(env.last(head.id), role_label)
+    await env.idle()
+    await head.press(env.last(head.id), uses_label(env, uses))
+    await env.idle()
+    text = env.last(head.id).content
+    return next(w for w in text.split() if w.startswith("https://t.me/munorders_bot?start=")).split("=", 1)[1]
+
+
+async def test_multi_use_invite_and_revocation(bot_env: BotEnv) -> None:
+    env = bot_env
+    head = await env.started(env.head_of("ROADS"))
+    token = await invite_link(env, head, "сотрудник", 10)
+    for uid in (555000401, 555000402):
+        newcomer = env.emu.user(uid, first_name="Гость", language_code="ru")
+        await newcomer.send_text(f"/start {token}")
+        await env.idle()
+        assert "Отдел транспорта" in env.last(uid).content
+    await head.send_text("/invites")
+    await env.idle()
+    listing = env.last(head.id)
+    revoke = next(
+        label
+        for label, _d in listing.buttons
+        if label.startswith(env.ru(lambda: _("Revoke: {department}, {role}"))[:5])
+    )
+    await head.press(listing, revoke)
+    await env.idle()
+    late = env.emu.user(555000403, first_name="Опоздавший", language_code="ru")
+    await late.send_text(f"/start {token}")
+    await env.idle()
+    assert env.ru(lambda: _("This invite link was revoked.")) in env.last(late.id).content
+    # An employee may not create invites at all.
+    worker = await env.started(env.staff_of("ROADS")[0])
+    await worker.send_text("/invite")
+    await env.idle()
+    assert env.last(worker.id).content == env.ru(lambda: _("You are not allowed to do this."))
+
+
 async def test_invite_link_flow(bot_env: BotEnv) -> None:
     roads_head = await bot_env.started(bot_env.head_of("ROADS"))
     await roads_head.send_text("/invite")
     await bot_env.idle()
     await roads_head.press(bot_env.last(roads_head.id), "сотрудник")
+    await bot_env.idle()
+    await roads_head.press(
+        bot_env.last(roads_head.id), bot_env.ru(lambda: _("{count} person", "{count} people", 1).format(count=1))
+    )
     await bot_env.idle()
     text = bot_env.last(roads_head.id).content
     link = next(w for w in text.split() if w.startswith("https://t.me/munorders_bot?start="))

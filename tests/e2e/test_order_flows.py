@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.errors import BadDeadline, NotAllowed, OrderChanged
 from bot.domain.states import Action, State
 from bot.render import action_label, error_text, state_name
+from bot.services.orgimport import import_org
 from tests.conftest import BotEnv
 
 GLAVA_HEAD, GLAVA_HEAD2 = 100000001, 100000002
@@ -242,3 +243,42 @@ async def test_inbox_overdue_first_filters_and_pages(bot_env: BotEnv) -> None:
     await env.idle()
     only = env.emu.message(roads_head.id, listing.message_id)
     assert late.number in only.content and "Плановая" not in only.content
+
+
+async def test_employee_accepts_where_the_department_allows_it(bot_env: BotEnv, demo: dict) -> None:  # type: ignore[type-arg]
+    env = bot_env
+    data = {**demo, "departments": [{**d, "employees_can_accept": d["code"] == "ROADS"} for d in demo["departments"]]}
+    await import_org(env.uow(), data)
+    await env.started(GLAVA_HEAD)
+    worker = await env.started(env.staff_of("ROADS")[0])
+    outsider = await env.started(env.staff_of("BLAG")[0])
+    order = await env.issue(GLAVA_HEAD, ["ROADS"], "Осмотреть мост")
+    await worker.send_text(f"/order {order.number}")
+    await env.idle()
+    card = env.last(worker.id)
+    await worker.press(card, env.ru(lambda: action_label(Action.ACCEPT)))
+    await env.idle()
+    accepted = env.emu.message(worker.id, card.message_id).content
+    assert env.ru(lambda: state_name(State.IN_PROGRESS)) in accepted and (worker.last_name or "") in accepted
+    # Elsewhere (BLAG does not allow it) an employee has no Accept button on orders of their department.
+    other = await env.issue(GLAVA_HEAD, ["BLAG"], "Покрасить скамейки")
+    await outsider.send_text(f"/order {other.number}")
+    await env.idle()
+    labels = [label for label, _d in env.last(outsider.id).buttons]
+    assert env.ru(lambda: action_label(Action.ACCEPT)) not in labels
+
+
+async def test_unexpected_error_gets_an_incident_number_not_silence(bot_env: BotEnv, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env = bot_env
+    head = await env.started(GLAVA_HEAD)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr("bot.services.orders.list_orders", broken)
+    await head.send_text("/inbox")
+    await env.idle()
+    answer = env.last(head.id).content
+    assert "RuntimeError" not in answer and "database on fire" not in answer
+    expected = env.ru(lambda: _("Something went wrong on our side (incident {incident}). Please try again later."))
+    assert answer.startswith(expected.split("{incident}")[0])
