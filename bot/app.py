@@ -38,7 +38,7 @@ def make_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     return AppContext(
         clock=clock or SystemClock(),
         tz=settings.tz,
-        number_prefix=settings.number_prefix,
+        number_prefix=settings.number_prefix.upper(),
         default_locale=settings.default_language,
         admin_telegram_ids=frozenset(settings.admin_ids),
     )
@@ -57,9 +57,11 @@ def make_bot(settings: Settings, token: str | None = None) -> Bot:
 
 def make_storage(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> BaseStorage:
     if settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        # with_destiny: an action dialog and a half-made order are kept side by side.
+        return RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
     return DatabaseStorage(session_factory)
 
 
@@ -84,12 +86,13 @@ def setup_dispatcher(settings: Settings, *, clock: Clock | None = None, engine: 
         session_factory=session_factory,
     )
     dp.update.outer_middleware(UnitOfWorkMiddleware(session_factory, on_outbox))
+    # Order matters: errors outermost (so nothing goes unanswered), then who the user is, then their language.
+    errors_mw = ErrorReplyMiddleware(i18n)
+    for observer in (dp.message, dp.callback_query):
+        observer.outer_middleware(errors_mw)
     user_mw = UserMiddleware()
     for observer in (dp.message, dp.callback_query, dp.edited_message, dp.my_chat_member):
         observer.outer_middleware(user_mw)
     UserI18nMiddleware(i18n).setup(dp)
-    errors_mw = ErrorReplyMiddleware()
-    for observer in (dp.message, dp.callback_query):
-        observer.outer_middleware(errors_mw)
     dp.include_router(setup_routers())
     return App(settings, engine, session_factory, ctx, i18n, dp, wake)

@@ -1,6 +1,7 @@
 """The global error handler: domain refusals become a translated answer; anything else is logged with an
 incident id and the user is told, in their language, that something went wrong. Never silence, never a
-traceback. It runs inside the i18n context (an inner layer of message and callback handling)."""
+traceback. It is the outermost layer of message and callback handling, so a failure while loading the user
+is answered too; it speaks the user's language on its own."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.render import error_text
+from bot.services.dto import UserInfo
 
 log = logging.getLogger("munorders.errors")
 
@@ -32,6 +35,17 @@ async def tell(event: TelegramObject, text: str) -> None:
 
 
 class ErrorReplyMiddleware(BaseMiddleware):
+    def __init__(self, i18n: I18n) -> None:
+        self.i18n = i18n
+
+    def _locale(self, data: dict[str, Any]) -> str:
+        info: UserInfo | None = data.get("user")
+        tg_user: User | None = data.get("event_from_user")
+        for code in (info.language if info else None, tg_user.language_code if tg_user else None):
+            if code and code[:2] in self.i18n.available_locales:
+                return code[:2]
+        return self.i18n.default_locale
+
     async def __call__(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -41,14 +55,13 @@ class ErrorReplyMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         except DomainError as exc:
-            await tell(event, error_text(exc))
+            with self.i18n.context(), self.i18n.use_locale(self._locale(data)):
+                text = error_text(exc)
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s while handling %s", incident, type(event).__name__)
-            await tell(
-                event,
-                _("Something went wrong on our side (incident {incident}). Please try again later.").format(
-                    incident=incident
-                ),
-            )
+            with self.i18n.context(), self.i18n.use_locale(self._locale(data)):
+                text = _("Something went wrong on our side (incident {incident}). Please try again later.")
+            text = text.format(incident=incident)
+        await tell(event, text)
         return None

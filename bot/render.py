@@ -19,6 +19,8 @@ from bot.i18n import current_locale, fmt_datetime, fmt_delta, fmt_short
 from bot.services.dto import DepartmentInfo, HistoryItem, OrderCard, OrderPage, OrderRow
 
 MESSAGE_LIMIT = 4096
+# The order's text in a card; with the other lines the card stays well under MESSAGE_LIMIT.
+CARD_TEXT_LIMIT = 3000
 
 PRIORITY_ICON = {Priority.LOW: "⚪️", Priority.NORMAL: "🔵", Priority.HIGH: "🟠", Priority.URGENT: "🔴"}
 
@@ -95,7 +97,9 @@ def card(c: OrderCard, now: datetime, tz: ZoneInfo, *, full_text: bool = True) -
         f"<b>{escape(c.title)}</b>",
     ]
     if full_text and c.text and c.text.strip() != c.title.strip():
-        lines.append(escape(c.text))
+        # Clip before escaping (never cut an entity in half); the card must fit in one message.
+        body = c.text if len(c.text) <= CARD_TEXT_LIMIT else c.text[: CARD_TEXT_LIMIT - 1] + "…"
+        lines.append(escape(body))
     lines.append("")
     lines.append(_("Status: {state}").format(state=state_name(c.state)))
     lines.append(_("Deadline: {deadline}").format(deadline=deadline_text(c.due_at, c.state, c.overdue, now, tz)))

@@ -1,16 +1,21 @@
 """The notification sender: drains the outbox and delivers each row through its channel.
 
 Rows are rendered at delivery time in the recipient's language, with the buttons the recipient may use on
-the order's current state. Telegram errors decide the row's fate: 429 reschedules after retry_after,
-403 (blocked, never started) marks it failed, network and server errors retry with backoff.
+the order's current state. Telegram's answer decides the row's fate: 429 reschedules after retry_after,
+403 (blocked, never started) marks it failed, network and server errors retry with backoff. A row whose
+text went out but one of its files did not resumes after the part already delivered, so nobody gets a
+notification twice. Different chats are served concurrently; one chat's rows go out in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from html import escape
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -26,10 +31,10 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import render
-from bot.domain.policy import Actor
+from bot.domain.policy import Actor, OrderFacts, Role
 from bot.services import orders as order_service
 from bot.services.context import AppContext
-from bot.services.dto import AttachmentInfo
+from bot.services.dto import AttachmentInfo, OrderCard
 from bot.services.users import user_info
 from keyboards.admin import join_request_keyboard
 from keyboards.orders import card_keyboard
@@ -39,6 +44,7 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+CONCURRENT_CHATS = 8
 
 
 @dataclass
@@ -46,6 +52,23 @@ class Rendered:
     text: str
     markup: InlineKeyboardMarkup | None = None
     files: list[AttachmentInfo] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    row_id: int
+    channel: str
+    recipient: str
+    rendered: Rendered | None
+    progress: dict[str, Any]  # what an earlier attempt already delivered: {"parts": n, "message_id": id}
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | retry | failed
+    delay: timedelta = timedelta(0)
+    error: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
 
 
 class OutboxSender:
@@ -93,55 +116,79 @@ class OutboxSender:
         now = self.ctx.clock.now()
         async with self.uow as uow:
             rows = await uow.outbox.due(now, self.batch)
-            jobs: list[tuple[int, str, str, Rendered | None]] = []
+            cards: dict[int, tuple[OrderCard, OrderFacts]] = {}
+            jobs: list[Job] = []
             for row in rows:
                 try:
-                    jobs.append((row.id, row.channel, row.recipient, await self._render(uow, row)))
+                    rendered: Rendered | None = await self._render(uow, row, cards)
                 except Exception:
                     log.exception("cannot render outbox row %s", row.id)
-                    jobs.append((row.id, row.channel, row.recipient, None))
-        results = [(job_id, await self._deliver(channel, recipient, r)) for job_id, channel, recipient, r in jobs]
-        if results:
-            async with self.uow as uow:
-                for job_id, (status, delay, error) in results:
-                    done = await uow.session.get(OutboxMessage, job_id)
-                    if done is None:
-                        continue
-                    row = done
-                    row.attempts += 1
-                    row.last_error = error
-                    if status == "sent":
-                        row.status, row.sent_at = "sent", self.ctx.clock.now()
-                    elif status == "retry" and row.attempts < MAX_ATTEMPTS:
-                        row.next_attempt_at = self.ctx.clock.now() + delay
-                    else:
-                        row.status = "failed"
-                await uow.commit()
-        return len(rows)
+                    rendered = None
+                jobs.append(Job(row.id, row.channel, row.recipient, rendered, dict(row.payload.get("_sent", {}))))
+        if not jobs:
+            return 0
+        outcomes = await self._deliver_all(jobs)
+        async with self.uow as uow:
+            for job in jobs:
+                done = await uow.session.get(OutboxMessage, job.row_id)
+                if done is None:
+                    continue
+                row, out = done, outcomes[job.row_id]
+                row.attempts += 1
+                row.last_error = out.error
+                if out.progress:
+                    row.payload = {**row.payload, "_sent": out.progress}
+                if out.status == "sent":
+                    row.status, row.sent_at = "sent", self.ctx.clock.now()
+                elif out.status == "retry" and row.attempts < MAX_ATTEMPTS:
+                    row.next_attempt_at = self.ctx.clock.now() + out.delay
+                else:
+                    row.status = "failed"
+            await uow.commit()
+        return len(jobs)
 
-    async def _render(self, uow: UnitOfWork, row: OutboxMessage) -> Rendered:
+    async def _deliver_all(self, jobs: list[Job]) -> dict[int, Outcome]:
+        by_chat: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_chat[job.recipient].append(job)
+        limit = asyncio.Semaphore(CONCURRENT_CHATS)
+        outcomes: dict[int, Outcome] = {}
+
+        async def serve(chat_jobs: list[Job]) -> None:
+            async with limit:
+                for i, job in enumerate(chat_jobs):
+                    outcomes[job.row_id] = out = await self._deliver(job)
+                    if out.status == "retry":  # keep this chat's order: the rest waits for the next round
+                        for later in chat_jobs[i + 1 :]:
+                            outcomes[later.row_id] = Outcome("retry", out.delay, "waiting for an earlier message")
+                        return
+
+        await asyncio.gather(*(serve(chat_jobs) for chat_jobs in by_chat.values()))
+        return outcomes
+
+    async def _render(
+        self, uow: UnitOfWork, row: OutboxMessage, cards: dict[int, tuple[OrderCard, OrderFacts]]
+    ) -> Rendered:
         with self.i18n.context(), self.i18n.use_locale(row.locale):
-            if row.kind == "join_request":
-                return self._join_request(row)
-            if row.kind == "join_approved":
-                name = row.payload.get("department_en") if row.locale == "en" else None
-                text = _("Your request was approved: you are in {department}. Send /help to see what you can do.")
-                return Rendered(text.format(department=render.escape(name or row.payload.get("department", ""))))
-            assert row.order_id is not None
+            if row.order_id is None:
+                return self._about_people(row)
             viewer: Actor | None = None
             if row.user_id is not None:
                 user = await uow.users.get(row.user_id)
                 viewer = (await user_info(uow, user)).actor if user else None
-            card = await order_service.card_for_recipient(self.ctx, uow, row.order_id, viewer)
+            if row.order_id not in cards:
+                cards[row.order_id] = await order_service.card_for_notifications(self.ctx, uow, row.order_id)
+            base, facts = cards[row.order_id]
+            card = order_service.for_viewer(base, facts, viewer)
             event = await uow.session.get(OrderEvent, row.event_id) if row.event_id else None
             actor = await uow.users.get(event.actor_id) if event and event.actor_id else None
             now = self.ctx.clock.now()
-            text = render.headline(
+            head = render.headline(
                 row.kind, actor.full_name if actor else None, event.payload if event else {}, self.ctx.tz
             )
-            text += "\n\n" + render.card(card, now, self.ctx.tz)
-            if len(text) > render.MESSAGE_LIMIT:
-                text = text[: render.MESSAGE_LIMIT - 1] + "…"
+            text = head + "\n\n" + render.card(card, now, self.ctx.tz)
+            if len(text) > render.MESSAGE_LIMIT:  # a long comment and a long text: the card without its text
+                text = head + "\n\n" + render.card(card, now, self.ctx.tz, full_text=False)
             files: list[AttachmentInfo] = []
             if row.kind == "created":
                 files = list(card.attachments)
@@ -151,34 +198,53 @@ class OutboxSender:
             markup = card_keyboard(card, card.actions if viewer is not None else card.chat_actions)
             return Rendered(text, markup, files)
 
-    def _join_request(self, row: OutboxMessage) -> Rendered:
+    def _about_people(self, row: OutboxMessage) -> Rendered:
         p = row.payload
-        who = render.escape(p.get("name", ""))
-        if p.get("username"):
-            who += " (@{})".format(render.escape(p["username"]))
-        text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=who)
-        return Rendered(text, join_request_keyboard(int(p["user_id"])))
+        if row.kind == "join_request":
+            who = escape(p.get("name", ""))
+            if p.get("username"):
+                who += " (@{})".format(escape(p["username"]))
+            text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=who)
+            return Rendered(text, join_request_keyboard(int(p["user_id"])))
+        if row.kind == "join_approved":
+            name = (p.get("department_en") if row.locale == "en" else None) or p.get("department", "")
+            text = _("Your request was approved: you are {role} in «{department}». Send /help to see what you can do.")
+            return Rendered(
+                text.format(role=render.role_name(Role(p.get("role", "employee"))), department=escape(name))
+            )
+        if row.kind == "join_rejected":
+            return Rendered(_("Your request to join was declined. If this is a mistake, ask your head for an invite."))
+        raise ValueError(f"unknown notification kind {row.kind}")
 
-    async def _deliver(self, channel: str, recipient: str, r: Rendered | None) -> tuple[str, timedelta, str | None]:
+    async def _deliver(self, job: Job) -> Outcome:
+        r = job.rendered
         if r is None:
-            return "failed", timedelta(0), "render error"
-        if channel != "telegram":
-            return "failed", timedelta(0), f"no sender for channel {channel}"
-        chat_id = int(recipient)
+            return Outcome("failed", error="render error")
+        if job.channel != "telegram":
+            return Outcome("failed", error=f"no sender for channel {job.channel}")
+        chat_id = int(job.recipient)
+        progress = dict(job.progress)
+        done = int(progress.get("parts", 0))
         try:
-            msg = await self.bot.send_message(chat_id, r.text, reply_markup=r.markup)
-            for f in r.files:
+            if done == 0:
+                msg = await self.bot.send_message(chat_id, r.text, reply_markup=r.markup)
+                progress = {"parts": 1, "message_id": msg.message_id}
+            for i, f in enumerate(r.files, start=1):
+                if i < int(progress["parts"]):
+                    continue
+                reply_to = progress.get("message_id")
                 if f.kind == "photo":
-                    await self.bot.send_photo(chat_id, f.file_id, reply_to_message_id=msg.message_id)
+                    await self.bot.send_photo(chat_id, f.file_id, reply_to_message_id=reply_to)
                 else:
-                    await self.bot.send_document(chat_id, f.file_id, reply_to_message_id=msg.message_id)
-            return "sent", timedelta(0), None
+                    await self.bot.send_document(chat_id, f.file_id, reply_to_message_id=reply_to)
+                progress["parts"] = i + 1
+            return Outcome("sent", progress=progress)
         except TelegramRetryAfter as e:
-            return "retry", timedelta(seconds=e.retry_after), str(e)
+            return Outcome("retry", timedelta(seconds=e.retry_after), str(e), progress)
         except TelegramForbiddenError as e:
-            return "failed", timedelta(0), str(e)
+            return Outcome("failed", error=str(e), progress=progress)
         except (TelegramNetworkError, TelegramServerError) as e:
-            return "retry", timedelta(seconds=5), str(e)
+            return Outcome("retry", timedelta(seconds=5), str(e), progress)
         except TelegramBadRequest as e:
             log.error("Telegram refused a notification to %s: %s", chat_id, e)
-            return "failed", timedelta(0), str(e)
+            return Outcome("failed", error=str(e), progress=progress)

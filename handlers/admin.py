@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import NotAllowed
-from bot.domain.policy import Actor, Role, can_administer
+from bot.domain.policy import Actor, Role, can_administer, invitable_roles
 from bot.i18n import current_locale, fmt_datetime
 from bot.render import role_name
 from bot.services import users
@@ -20,12 +20,6 @@ from handlers.filters import Active
 from keyboards.admin import departments_picker, invites_keyboard, join_request_keyboard, roles_picker, uses_picker
 from keyboards.callbacks import ApproveCb, InviteCb
 from storage.uow import UnitOfWork
-
-INVITABLE_BY_HEAD = (Role.EMPLOYEE, Role.DEPUTY)
-
-
-def _roles_for(actor: Actor) -> tuple[Role, ...]:
-    return tuple(Role) if actor.role == Role.ADMIN else INVITABLE_BY_HEAD
 
 
 async def invite(message: Message, actor: Actor, uow: UnitOfWork) -> None:
@@ -38,7 +32,7 @@ async def invite(message: Message, actor: Actor, uow: UnitOfWork) -> None:
     elif actor.is_manager and actor.department_id is not None:
         await message.answer(
             _("Invite with which role?"),
-            reply_markup=roles_picker(_roles_for(actor), InviteCb, op="r", d=actor.department_id),
+            reply_markup=roles_picker(invitable_roles(actor), InviteCb, op="r", d=actor.department_id),
         )
     else:
         raise NotAllowed("invite")
@@ -68,7 +62,7 @@ async def invite_step(
     if callback_data.op == "d":
         if not can_administer(actor):
             raise NotAllowed("invite")
-        markup = roles_picker(_roles_for(actor), InviteCb, op="r", d=callback_data.d)
+        markup = roles_picker(invitable_roles(actor), InviteCb, op="r", d=callback_data.d)
         if isinstance(callback.message, Message):
             await callback.message.edit_text(_("Invite with which role?"), reply_markup=markup)
         await callback.answer()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -17,6 +18,7 @@ from bot.render import role_name
 from bot.services import users
 from bot.services.context import AppContext
 from bot.services.dto import UserInfo
+from handlers.filters import input_context
 from keyboards.callbacks import HelpPage, PickLang
 from keyboards.menu import HELP, language_picker, main_menu
 from storage.uow import UnitOfWork
@@ -47,6 +49,10 @@ async def start(message: Message, command: CommandObject, ctx: AppContext, uow: 
                     "you will get a message here once they approve it. If your head gave you an invite link, "
                     "just open it instead."
                 )
+            )
+        case "rejected":
+            await message.answer(
+                _("Your request to join was declined. If this is a mistake, ask your head for an invite.")
             )
         case _:
             await message.answer(_("Your request is waiting for an administrator. You will get a message here."))
@@ -125,9 +131,15 @@ async def set_language(
             await callback.message.answer(_("Language changed."), reply_markup=main_menu(user.actor))
 
 
-async def cancel(message: Message, state: FSMContext, user: UserInfo | None) -> None:
-    had = await state.get_state()
+async def cancel(
+    message: Message, state: FSMContext, bot: Bot, fsm_storage: BaseStorage, user: UserInfo | None
+) -> None:
+    """/cancel abandons whatever dialog is open: a half-made order and a reason or report being typed."""
+    assert message.from_user is not None
+    side = input_context(bot, fsm_storage, message.from_user.id)
+    had = await state.get_state() or await side.get_state()
     await state.clear()
+    await side.clear()
     text = _("Cancelled.") if had else _("There is nothing to cancel.")
     await message.answer(text, reply_markup=main_menu(user.actor if user else None))
 

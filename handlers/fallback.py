@@ -17,6 +17,8 @@ async def private_message(message: Message, user: UserInfo | None) -> None:
                 "open the invite link your head gave you, or send /start to ask the administrators for access."
             )
         )
+    elif user.status == "disabled":
+        await message.answer(_("Your request to join was declined. If this is a mistake, ask your head for an invite."))
     elif not user.active:
         await message.answer(_("Your request is waiting for an administrator. You will get a message here."))
     elif message.text and message.text.startswith("/"):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import contextlib
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.config import Settings
 from bot.domain.errors import BadInput, NotAllowed
-from bot.domain.policy import Actor, Role
+from bot.domain.policy import Actor, can_use_control
 from bot.domain.states import Priority, State
 from bot.services import orders as svc
 from bot.services.context import AppContext
@@ -26,6 +27,8 @@ from storage.repositories import OrderFilter
 from storage.uow import UnitOfWork
 
 BOXES = ("inbox", "outbox", "control", "find")
+SEARCH_DESTINY = "searches"
+KEPT_SEARCHES = 20
 
 
 def box_title(box: str) -> str:
@@ -50,7 +53,7 @@ def _filter(nav: ListNav, text: str | None) -> OrderFilter:
 
 
 async def _render(nav: ListNav, actor: Actor, ctx: AppContext, uow: UnitOfWork, settings: Settings, query: str | None):
-    if nav.box == "control" and actor.role not in (Role.CONTROLLER, Role.ADMIN):
+    if nav.box == "control" and not can_use_control(actor):
         raise NotAllowed("control")
     page = await svc.list_orders(ctx, uow, actor, _filter(nav, query), max(nav.p, 0), settings.page_size)
     title = box_title(nav.box)
@@ -79,35 +82,52 @@ async def control(message: Message, actor: Actor, ctx: AppContext, uow: UnitOfWo
     await show_box(message, "control", actor, ctx, uow, settings)
 
 
+def _searches(bot: Bot, storage: BaseStorage, user_id: int) -> FSMContext:
+    """Queries of the user's recent /find lists, by the list message's id (too long for callback data)."""
+    key = StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id, destiny=SEARCH_DESTINY)
+    return FSMContext(storage=storage, key=key)
+
+
 async def find(
     message: Message,
     command: CommandObject,
-    state: FSMContext,
+    bot: Bot,
+    fsm_storage: BaseStorage,
     actor: Actor,
     ctx: AppContext,
     uow: UnitOfWork,
     settings: Settings,
 ) -> None:
-    query = (command.args or "").strip()
+    query = (command.args or "").strip()[:100]
     if len(query) < 2:
         await message.answer(_("Write what to look for after the command, e.g. /find snow"))
         return
-    await state.update_data(find_q=query[:100])
     nav = ListNav(box="find")
-    text, markup = await _render(nav, actor, ctx, uow, settings, query[:100])
-    await message.answer(text, reply_markup=markup)
+    text, markup = await _render(nav, actor, ctx, uow, settings, query)
+    sent = await message.answer(text, reply_markup=markup)
+    searches = _searches(bot, fsm_storage, message.chat.id)
+    recent = await searches.get_data()
+    recent[str(sent.message_id)] = query
+    await searches.set_data(dict(list(recent.items())[-KEPT_SEARCHES:]))
 
 
 async def navigate(
     callback: CallbackQuery,
     callback_data: ListNav,
-    state: FSMContext,
+    bot: Bot,
+    fsm_storage: BaseStorage,
     actor: Actor,
     ctx: AppContext,
     uow: UnitOfWork,
     settings: Settings,
 ) -> None:
-    query = (await state.get_data()).get("find_q") if callback_data.box == "find" else None
+    query = None
+    if callback_data.box == "find":
+        message_id = callback.message.message_id if callback.message else 0
+        query = (await _searches(bot, fsm_storage, callback.from_user.id).get_data()).get(str(message_id))
+        if query is None:
+            await callback.answer(_("This search has expired; run /find again."), show_alert=True)
+            return
     text, markup = await _render(callback_data, actor, ctx, uow, settings, query)
     if isinstance(callback.message, Message):
         with contextlib.suppress(TelegramBadRequest):

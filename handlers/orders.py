@@ -4,8 +4,9 @@ report (text and files). Every button is re-authorised by the service against th
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -13,24 +14,26 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State as FsmState
 from aiogram.fsm.state import StatesGroup
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import render
 from bot.domain.deadlines import parse_deadline
-from bot.domain.errors import BadDeadline, BadInput, DomainError, OrderChanged
+from bot.domain.errors import BadDeadline, BadInput, DomainError, NotAllowed, OrderChanged
 from bot.domain.policy import Actor
 from bot.domain.states import Action
 from bot.services import orders as svc
 from bot.services import users
 from bot.services.context import AppContext
 from bot.services.dto import AttachmentInfo, OrderCard
-from handlers.filters import Active
+from handlers.filters import Active, InInput, PlainInput, input_context
 from handlers.media import attachment_of
 from keyboards.callbacks import InputDone, OrderAct, OrderView, PickExecutor, PickForward
 from keyboards.orders import card_keyboard, executor_picker, forward_picker, input_keyboard
 from storage.uow import UnitOfWork
+
+T = TypeVar("T")
 
 
 class OrderInput(StatesGroup):
@@ -85,6 +88,17 @@ def _in_group(callback: CallbackQuery) -> bool:
     return callback.message is not None and callback.message.chat.type != "private"
 
 
+def _action(value: str, allowed: frozenset[Action] | None = None) -> Action:
+    """Callback data is untrusted: an unknown action is a stale or forged button."""
+    try:
+        action = Action(value)
+    except ValueError:
+        raise BadInput("action") from None
+    if allowed is not None and action not in allowed:
+        raise BadInput("action")
+    return action
+
+
 async def _show(callback: CallbackQuery, card: OrderCard, ctx: AppContext) -> None:
     """Put the current card into the message whose button was pressed."""
     if not isinstance(callback.message, Message):
@@ -94,26 +108,30 @@ async def _show(callback: CallbackQuery, card: OrderCard, ctx: AppContext) -> No
         await callback.message.edit_text(text, reply_markup=markup)
 
 
-async def _refresh_after_change(
-    callback: CallbackQuery, ctx: AppContext, uow: UnitOfWork, actor: Actor, oid: int
-) -> None:
-    with contextlib.suppress(DomainError):
-        await _show(callback, await svc.get_card(ctx, uow, actor, oid), ctx)
+async def _refreshing(
+    call: Callable[[], Awaitable[T]], callback: CallbackQuery, ctx: AppContext, uow: UnitOfWork, actor: Actor, oid: int
+) -> T:
+    """Run a service call; if the order changed meanwhile, show its current card before the error is told."""
+    try:
+        return await call()
+    except OrderChanged:
+        with contextlib.suppress(DomainError):
+            await _show(callback, await svc.get_card(ctx, uow, actor, oid), ctx)
+        raise
 
 
 # --- viewing ----------------------------------------------------------------------------------------------
 
 
 async def view(
-    callback: CallbackQuery, callback_data: OrderView, ctx: AppContext, uow: UnitOfWork, actor: Actor
+    callback: CallbackQuery, callback_data: OrderView, bot: Bot, ctx: AppContext, uow: UnitOfWork, actor: Actor
 ) -> None:
     if callback_data.w == "h":
-        card = await svc.get_card(ctx, uow, actor, callback_data.id)
-        items = await svc.history(ctx, uow, actor, callback_data.id)
-        if isinstance(callback.message, Message):
-            for part in render.split_text(render.history(card.number, items, ctx.tz)):
-                await callback.message.answer(part)
-        await callback.answer()
+        number, items = await svc.history(ctx, uow, actor, callback_data.id)
+        # In a group the history goes to the private chat of whoever asked, not to everyone in the chat.
+        for part in render.split_text(render.history(number, items, ctx.tz)):
+            await bot.send_message(callback.from_user.id, part)
+        await callback.answer(_("Sent to our private chat.") if _in_group(callback) else None)
         return
     card = await svc.get_card(ctx, uow, actor, callback_data.id)
     if callback_data.w == "r":
@@ -132,7 +150,7 @@ async def order_by_number(
         await message.answer(_("Write the number after the command, e.g. /order П-2026-000123"))
         return
     card = await svc.get_card(ctx, uow, actor, number=number)
-    text, markup = card_view(card, ctx, in_group=message.chat.type != "private")
+    text, markup = card_view(card, ctx, in_group=False)
     await message.answer(text, reply_markup=markup)
 
 
@@ -148,35 +166,30 @@ async def act(
     actor: Actor,
     fsm_storage: BaseStorage,
 ) -> None:
-    try:
-        action = Action(callback_data.a)
-    except ValueError:
-        raise BadInput("action") from None
+    action = _action(callback_data.a)
     oid, version = callback_data.id, callback_data.v
-    try:
-        if action in DIRECT or (action == Action.ACCEPT and not actor.is_manager):
-            card = await svc.perform(ctx, uow, actor, oid, action, version=version)
-            await _show(callback, card, ctx)
-            await callback.answer(done_text(action, card.number))
-            return
-        card = await svc.check_action(ctx, uow, actor, oid, action, version)
-    except OrderChanged:
-        await _refresh_after_change(callback, ctx, uow, actor, oid)
-        raise
+    if action in DIRECT or (action == Action.ACCEPT and not actor.is_manager):
+        card = await _refreshing(
+            lambda: svc.perform(ctx, uow, actor, oid, action, version=version), callback, ctx, uow, actor, oid
+        )
+        await _show(callback, card, ctx)
+        await callback.answer(done_text(action, card.number))
+        return
+    card = await _refreshing(
+        lambda: svc.check_action(ctx, uow, actor, oid, action, version), callback, ctx, uow, actor, oid
+    )
     if action in (Action.ACCEPT, Action.ASSIGN):
         assert card.executor_department is not None
         staff = await users.staff(uow, card.executor_department.id)
-        markup = executor_picker(oid, action, version, [p for p in staff if p.actor is not None])
-        await _replace_markup(callback, markup)
+        await _replace_markup(callback, executor_picker(oid, action, version, staff))
         await callback.answer(_("Who will execute it?"))
-        return
-    if action == Action.FORWARD:
+    elif action == Action.FORWARD:
         departments = await users.departments(uow)
         exclude = card.executor_department.id if card.executor_department else None
         await _replace_markup(callback, forward_picker(oid, version, departments, exclude))
         await callback.answer(_("Where to forward it?"))
-        return
-    await _start_input(callback, bot, fsm_storage, actor_tg=callback.from_user.id, action=action, card=card)
+    else:
+        await _start_input(callback, bot, fsm_storage, action=action, card=card)
 
 
 async def _replace_markup(callback: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
@@ -188,19 +201,13 @@ async def _replace_markup(callback: CallbackQuery, markup: InlineKeyboardMarkup)
 async def pick_executor(
     callback: CallbackQuery, callback_data: PickExecutor, ctx: AppContext, uow: UnitOfWork, actor: Actor
 ) -> None:
-    try:
-        action = Action(callback_data.a)
-    except ValueError:
-        raise BadInput("action") from None
-    if action not in (Action.ACCEPT, Action.ASSIGN):
-        raise BadInput("action")
-    try:
-        card = await svc.perform(
-            ctx, uow, actor, callback_data.id, action, version=callback_data.v, executor_id=callback_data.u or None
-        )
-    except OrderChanged:
-        await _refresh_after_change(callback, ctx, uow, actor, callback_data.id)
-        raise
+    action = _action(callback_data.a, frozenset({Action.ACCEPT, Action.ASSIGN}))
+    oid = callback_data.id
+
+    def call() -> Awaitable[OrderCard]:
+        return svc.perform(ctx, uow, actor, oid, action, version=callback_data.v, executor_id=callback_data.u or None)
+
+    card = await _refreshing(call, callback, ctx, uow, actor, oid)
     await _show(callback, card, ctx)
     await callback.answer(done_text(action, card.number))
 
@@ -214,27 +221,14 @@ async def pick_forward(
     actor: Actor,
     fsm_storage: BaseStorage,
 ) -> None:
-    try:
-        card = await svc.check_action(ctx, uow, actor, callback_data.id, Action.FORWARD, callback_data.v)
-    except OrderChanged:
-        await _refresh_after_change(callback, ctx, uow, actor, callback_data.id)
-        raise
-    await _start_input(
-        callback,
-        bot,
-        fsm_storage,
-        actor_tg=callback.from_user.id,
-        action=Action.FORWARD,
-        card=card,
-        extra={"d": callback_data.d},
+    oid = callback_data.id
+    card = await _refreshing(
+        lambda: svc.check_action(ctx, uow, actor, oid, Action.FORWARD, callback_data.v), callback, ctx, uow, actor, oid
     )
+    await _start_input(callback, bot, fsm_storage, action=Action.FORWARD, card=card, extra={"d": callback_data.d})
 
 
 # --- dialogs collecting text and files --------------------------------------------------------------------
-
-
-def _private_state(bot: Bot, storage: BaseStorage, user_id: int) -> FSMContext:
-    return FSMContext(storage=storage, key=StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id))
 
 
 async def _start_input(
@@ -242,59 +236,48 @@ async def _start_input(
     bot: Bot,
     storage: BaseStorage,
     *,
-    actor_tg: int,
     action: Action,
     card: OrderCard,
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Ask for the text in the private chat (also when the button was pressed in a group)."""
-    state = _private_state(bot, storage, actor_tg)
-    data: dict[str, Any] = {
-        "oid": card.id,
-        "a": action.value,
-        "v": card.version,
-        "n": card.number,
-        "text": "",
-        "files": [],
-    }
-    data.update(extra or {})
-    await state.set_data(data)
+    user_id = callback.from_user.id
+    inp = input_context(bot, storage, user_id)
+    data: dict[str, Any] = {"oid": card.id, "a": action.value, "v": card.version, "n": card.number}
+    data.update({"text": "", "files": [], **(extra or {})})
     header = f"<b>{render.escape(card.number)}</b> · {render.escape(card.title)}\n"
     if action == Action.REQUEST_EXTENSION:
-        await state.set_state(OrderInput.deadline)
-        text = header + _("Until when do you need it? Write the new deadline, e.g. 25.12 18:00.")
-        markup = input_keyboard(can_submit=False)
+        state, text = OrderInput.deadline, _("Until when do you need it? Write the new deadline, e.g. 25.12 18:00.")
     else:
-        await state.set_state(OrderInput.collect)
-        text = header + prompt(action)
-        markup = input_keyboard(can_submit=action in TEXT_OPTIONAL)
+        state, text = OrderInput.collect, prompt(action)
     try:
-        await bot.send_message(actor_tg, text, reply_markup=markup)
+        await bot.send_message(user_id, header + text, reply_markup=input_keyboard(can_submit=action in TEXT_OPTIONAL))
     except TelegramAPIError:
-        await state.clear()
         await callback.answer(
             _("Open a private chat with me first (send /start there), then press again."), show_alert=True
         )
         return
+    await inp.set_data(data)
+    await inp.set_state(state)
     if _in_group(callback):
         await callback.answer(_("Continue in the private chat with me."), show_alert=True)
     else:
         await callback.answer()
 
 
-async def input_deadline(message: Message, state: FSMContext, ctx: AppContext) -> None:
+async def input_deadline(message: Message, inp: FSMContext, ctx: AppContext) -> None:
     try:
         due = parse_deadline(message.text or "", ctx.clock.now(), ctx.tz)
     except BadDeadline as e:
         await message.answer(render.error_text(e))
         return
-    await state.update_data(due=due.isoformat())
-    await state.set_state(OrderInput.collect)
+    await inp.update_data(due=due.isoformat())
+    await inp.set_state(OrderInput.collect)
     await message.answer(prompt(Action.REQUEST_EXTENSION), reply_markup=input_keyboard(can_submit=False))
 
 
-async def input_collect(message: Message, state: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
-    data = await state.get_data()
+async def input_collect(message: Message, inp: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
+    data = await inp.get_data()
     action = Action(data["a"])
     file = attachment_of(message)
     text = (message.text or message.caption or "").strip()
@@ -304,27 +287,29 @@ async def input_collect(message: Message, state: FSMContext, ctx: AppContext, uo
     if file is not None and action not in WITH_FILES:
         await message.answer(_("Files are not needed here; please write the text."))
         return
-    if len(text) > svc.COMMENT_MAX:
-        await message.answer(
-            render.bad_input_text(BadInput("comment_too_long", length=len(text), limit=svc.COMMENT_MAX))
-        )
+    combined = (data.get("text", "") + "\n" + text).strip() if action in WITH_FILES else text
+    if len(combined) > svc.COMMENT_MAX:
+        limit = BadInput("comment_too_long", length=len(combined), limit=svc.COMMENT_MAX)
+        await message.answer(render.bad_input_text(limit) + "\n" + _("What you sent before is kept."))
         return
-    if text:
-        data["text"] = (data.get("text", "") + "\n" + text).strip() if action in WITH_FILES else text
+    data["text"] = combined
     if file is not None:
         data["files"] = [*data.get("files", []), file.__dict__]
-    await state.set_data(data)
-    if (action in WITH_FILES and action != Action.COMMENT) or (action == Action.COMMENT and file is not None):
+    await inp.set_data(data)
+    if action == Action.REPORT or (action == Action.COMMENT and data["files"]):
         summary = _("Got it: text {text}, files: {files}. Add more or press «Submit».").format(
             text="✅" if data["text"] else "—", files=len(data["files"])
         )
         await message.answer(summary, reply_markup=input_keyboard(can_submit=True))
         return
-    await _submit(message, state, ctx, uow, actor)
+    await _submit(message, inp, ctx, uow, actor)
 
 
-async def _submit(message: Message, state: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
-    data = await state.get_data()
+async def _submit(message: Message, inp: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor) -> None:
+    """Perform the action with what was collected. The policy re-checks the order's current state: what was
+    allowed when the dialog began may not be any more (then the order has changed). Others acting on the
+    order meanwhile (a comment, say) do not spoil a report being typed."""
+    data = await inp.get_data()
     action = Action(data["a"])
     try:
         card = await svc.perform(
@@ -333,37 +318,37 @@ async def _submit(message: Message, state: FSMContext, ctx: AppContext, uow: Uni
             actor,
             int(data["oid"]),
             action,
-            version=int(data["v"]),
             comment=data.get("text") or None,
             department_id=data.get("d"),
             new_due=datetime.fromisoformat(data["due"]) if data.get("due") else None,
             files=[AttachmentInfo(**f) for f in data.get("files", [])],
         )
-    except (OrderChanged, BadDeadline, BadInput) as e:
-        if not isinstance(e, BadInput) or e.code not in ("comment_empty",):
-            await state.clear()
+    except NotAllowed:
+        await inp.clear()
+        raise OrderChanged() from None
+    except (BadDeadline, OrderChanged):
+        await inp.clear()
         raise
-    await state.clear()
+    await inp.clear()
     text, markup = card_view(card, ctx, in_group=False)
     await message.answer(done_text(action, card.number) + "\n\n" + text, reply_markup=markup)
 
 
 async def input_done(
-    callback: CallbackQuery, callback_data: InputDone, state: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor
+    callback: CallbackQuery, callback_data: InputDone, inp: FSMContext, ctx: AppContext, uow: UnitOfWork, actor: Actor
 ) -> None:
     if not callback_data.ok:
-        await state.clear()
-        await callback.answer(_("Cancelled."))
+        await inp.clear()
         if isinstance(callback.message, Message):
             with contextlib.suppress(TelegramBadRequest):
                 await callback.message.edit_reply_markup(reply_markup=None)
+        await callback.answer(_("Cancelled."))
         return
-    if await state.get_state() != OrderInput.collect.state:
+    if await inp.get_state() != OrderInput.collect.state or not isinstance(callback.message, Message):
         await callback.answer(_("This dialog is over."), show_alert=True)
         return
+    await _submit(callback.message, inp, ctx, uow, actor)
     await callback.answer()
-    assert isinstance(callback.message, Message)
-    await _submit(callback.message, state, ctx, uow, actor)
 
 
 async def input_stale(callback: CallbackQuery) -> None:
@@ -379,10 +364,9 @@ def setup() -> Router:
     router.callback_query.register(act, OrderAct.filter())
     router.callback_query.register(pick_executor, PickExecutor.filter())
     router.callback_query.register(pick_forward, PickForward.filter())
-    router.callback_query.register(input_done, InputDone.filter(), OrderInput.collect)
-    router.callback_query.register(input_done, InputDone.filter(F.ok == 0))
+    router.callback_query.register(input_done, InputDone.filter(), InInput())
     router.callback_query.register(input_stale, InputDone.filter())
-    router.message.register(order_by_number, Command("order"))
-    router.message.register(input_deadline, OrderInput.deadline, private)
-    router.message.register(input_collect, OrderInput.collect, private)
+    router.message.register(order_by_number, Command("order"), private)
+    router.message.register(input_deadline, private, PlainInput(), InInput(OrderInput.deadline))
+    router.message.register(input_collect, private, PlainInput(), InInput(OrderInput.collect))
     return router

@@ -9,7 +9,8 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.domain.states import Action, Priority, State
-from bot.render import action_label, dept_title, priority_name, state_name
+from bot.i18n import current_locale
+from bot.render import action_label, priority_name, state_name
 from bot.services.dto import DepartmentInfo, OrderCard, OrderPage, UserInfo
 from keyboards.callbacks import InputDone, ListNav, OrderAct, OrderView, PickExecutor, PickForward
 
@@ -63,7 +64,7 @@ def forward_picker(
     kb = InlineKeyboardBuilder()
     for d in departments:
         if d.id != exclude:
-            kb.button(text=dept_title(d), callback_data=PickForward(id=order_id, v=version, d=d.id))
+            kb.button(text=d.title(current_locale()), callback_data=PickForward(id=order_id, v=version, d=d.id))
     kb.button(text=_("« Back"), callback_data=OrderView(id=order_id, w="r"))
     kb.adjust(1)
     return kb.as_markup()
@@ -75,12 +76,6 @@ def input_keyboard(can_submit: bool) -> InlineKeyboardMarkup:
         kb.button(text=_("📨 Submit"), callback_data=InputDone(ok=1))
     kb.button(text=_("✖️ Cancel"), callback_data=InputDone(ok=0))
     return kb.as_markup()
-
-
-def open_button(order_id: int, number: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=number, callback_data=OrderView(id=order_id, w="c").pack())]]
-    )
 
 
 def list_keyboard(nav: ListNav, page: OrderPage) -> InlineKeyboardMarkup:

@@ -48,12 +48,16 @@ class DepartmentRepository(_Repo):
         rows = (await self.session.execute(select(Department).where(Department.id.in_(ids)))).scalars()
         return {d.id: d for d in rows}
 
+    _children: dict[int | None, list[int]] | None = None
+
     async def subtree(self, department_id: int) -> frozenset[int]:
-        """The department and all below it (the tree is small, so one query and a walk in memory)."""
-        rows = (await self.session.execute(select(Department.id, Department.parent_id))).all()
-        children: dict[int | None, list[int]] = {}
-        for did, parent in rows:
-            children.setdefault(parent, []).append(did)
+        """The department and all below it (the tree is small: one query per unit of work, a walk in memory)."""
+        if self._children is None:
+            rows = (await self.session.execute(select(Department.id, Department.parent_id))).all()
+            self._children = {}
+            for did, parent in rows:
+                self._children.setdefault(parent, []).append(did)
+        children = self._children
         out, todo = {department_id}, [department_id]
         while todo:
             for child in children.get(todo.pop(), []):
@@ -141,7 +145,8 @@ class OrderRepository(_Repo):
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def by_number(self, number: str, scope: Scope) -> Order | None:
-        q = select(Order).where(func.upper(Order.number) == number.upper(), visible(scope))
+        # Numbers are stored upper-case (П-2026-000123); normalise here so the unique index is used.
+        q = select(Order).where(Order.number == number.strip().upper(), visible(scope))
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def children(self, order_id: int) -> Sequence[Order]:
@@ -164,7 +169,7 @@ class OrderRepository(_Repo):
                 issued.append(Order.issuer_department_id == department_id)
             return or_(*issued)
         if f.box == "control":
-            return Order.controller_id.is_not(None) if scope.everything else Order.controller_id == scope.user_id
+            return Order.controller_id.is_not(None)
         return true()
 
     def _where(
@@ -226,10 +231,6 @@ class EventRepository(_Repo):
         q = select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
         return (await self.session.execute(q)).scalars().all()
 
-    async def count(self, order_id: int) -> int:
-        q = select(func.count()).select_from(OrderEvent).where(OrderEvent.order_id == order_id)
-        return (await self.session.execute(q)).scalar_one()
-
 
 class OutboxRepository(_Repo):
     written: int = 0
@@ -246,7 +247,3 @@ class OutboxRepository(_Repo):
             .limit(limit)
         )
         return (await self.session.execute(q)).scalars().all()
-
-    async def pending_count(self) -> int:
-        q = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-        return (await self.session.execute(q)).scalar_one()

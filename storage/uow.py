@@ -52,7 +52,6 @@ class UnitOfWork:
         self._lock = _lock_for(session_factory)
         # Called after a commit that wrote notifications, to wake the sender without polling delay.
         self._on_outbox = on_outbox
-        self.committed = False
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -64,7 +63,6 @@ class UnitOfWork:
         self.orders = OrderRepository(self.session)
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
-        self.committed = False
         return self
 
     async def __aexit__(
@@ -79,7 +77,6 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
-        self.committed = True
         if self.outbox.written and self._on_outbox is not None:
             self._on_outbox()
         self.outbox.written = 0

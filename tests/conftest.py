@@ -184,6 +184,12 @@ class BotEnv:
         assert msg is not None, f"the bot sent nothing to {chat_id}"
         return msg
 
+    def with_button(self, chat_id: int, label: str) -> Any:
+        """The latest bot message in the chat that shows a button `label`."""
+        found = [m for m in self.emu.bot_messages(chat_id) if any(lbl == label for lbl, _d in m.buttons)]
+        assert found, f"no message with [{label}] in chat {chat_id}"
+        return found[-1]
+
     def texts(self, chat_id: int) -> list[str]:
         return [m.content for m in self.emu.bot_messages(chat_id)]
 

@@ -154,6 +154,25 @@ def can_administer(actor: Actor) -> bool:
     return actor.role == Role.ADMIN
 
 
+def can_use_control(actor: Actor) -> bool:
+    """The /control list of orders on control: the control office and admins."""
+    return actor.role in (Role.CONTROLLER, Role.ADMIN)
+
+
+def invitable_roles(actor: Actor) -> tuple[Role, ...]:
+    """Roles the actor may hand out with an invite: admins any; heads and deputies employees and deputies."""
+    if actor.role == Role.ADMIN:
+        return tuple(Role)
+    if actor.is_manager:
+        return (Role.EMPLOYEE, Role.DEPUTY)
+    return ()
+
+
+def sees_department_boxes(actor: Actor) -> bool:
+    """Whether /inbox and /outbox include the whole department's orders, not only the actor's own."""
+    return actor.is_manager or actor.role == Role.ADMIN
+
+
 # --- visibility -------------------------------------------------------------------------------------------
 
 

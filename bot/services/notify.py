@@ -7,7 +7,6 @@ Rows carry a channel and a recipient, not Telegram calls, so other channels plug
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from bot.domain.policy import Actor, OrderFacts, is_controller, is_issuer_side
 from bot.services.context import AppContext
@@ -29,7 +28,7 @@ AUDIENCES: dict[str, frozenset[str]] = {
     "created": frozenset({MANAGERS, CHAT, CONTROLLER}),
     "accept": frozenset({ISSUER, EXECUTOR, CONTROLLER}),
     "assign": frozenset({EXECUTOR}),
-    "forward": frozenset({ISSUER, MANAGERS, CHAT}),
+    "forward": frozenset({ISSUER, MANAGERS, CHAT, CONTROLLER}),
     "decline": frozenset({ISSUER, CONTROLLER}),
     "report": frozenset({ISSUER, CONTROLLER}),
     "return": frozenset({EXECUTOR, MANAGERS}),
@@ -96,7 +95,6 @@ async def notify(
     event: OrderEvent,
     audiences: frozenset[str],
     actor_user_id: int | None,
-    extra: dict[str, Any] | None = None,
 ) -> int:
     """Write one outbox row per recipient of `event`. Returns how many."""
     now = ctx.clock.now()
@@ -111,7 +109,7 @@ async def notify(
                 kind=event.type,
                 order_id=order.id,
                 event_id=event.id,
-                payload=dict(extra or {}),
+                payload={},
                 next_attempt_at=now,
                 created_at=now,
             )

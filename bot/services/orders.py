@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -52,8 +53,12 @@ def _fold(*parts: str) -> str:
     return " ".join(p for p in parts if p).casefold()
 
 
-async def _facts(uow: UnitOfWork, order: Order) -> OrderFacts:
+async def _facts(uow: UnitOfWork, order: Order, children: Sequence[Order] | None = None) -> OrderFacts:
     dept = await uow.departments.get(order.executor_department_id) if order.executor_department_id else None
+    if children is None:
+        child_departments = await uow.orders.child_department_ids(order.id)
+    else:
+        child_departments = frozenset(c.executor_department_id for c in children if c.executor_department_id)
     return OrderFacts(
         state=State(order.state),
         issuer_id=order.issuer_id,
@@ -63,7 +68,7 @@ async def _facts(uow: UnitOfWork, order: Order) -> OrderFacts:
         controller_id=order.controller_id,
         employees_can_accept=bool(dept and dept.employees_can_accept),
         extension_pending=order.extension_due_at is not None,
-        child_department_ids=await uow.orders.child_department_ids(order.id),
+        child_department_ids=child_departments,
     )
 
 
@@ -81,7 +86,7 @@ async def _card(ctx: AppContext, uow: UnitOfWork, actor: Actor | None, order: Or
         if d is not None
     )
     parent = await uow.orders.get(order.parent_id) if order.parent_id else None
-    facts = await _facts(uow, order)
+    facts = await _facts(uow, order, children)
 
     def name(uid: int | None) -> str | None:
         return users[uid].full_name if uid is not None and uid in users else None
@@ -174,8 +179,9 @@ def _clean_text(value: str | None, limit: int, code: str) -> str:
 
 
 async def create_order(ctx: AppContext, uow: UnitOfWork, actor: Actor, draft: Draft) -> OrderCard:
-    """Issue an order. Several executor departments give one parent order (the first department is the
-    responsible executor) and one sub-order per department; every order notifies its executors."""
+    """Issue an order. With several executor departments the first is the responsible executor and gets the
+    order itself; every other (co-executor) department gets a sub-order of it. Every order notifies its
+    executors."""
     if not policy.can_issue(actor):
         raise NotAllowed("issue")
     text = (draft.text or "").strip()
@@ -235,9 +241,8 @@ async def create_order(ctx: AppContext, uow: UnitOfWork, actor: Actor, draft: Dr
             return order
 
         parent = await make(number, depts[0], None)
-        if len(depts) > 1:
-            for i, dept_id in enumerate(depts, 1):
-                await make(f"{number}/{i}", dept_id, parent)
+        for i, dept_id in enumerate(depts[1:], 1):
+            await make(f"{number}/{i}", dept_id, parent)
         await uow.flush()
         card = await _card(ctx, uow, actor, parent)
         await uow.commit()
@@ -302,13 +307,15 @@ async def perform(
             payload.update({"from": source.code if source else None, "to": target.code})
             order.executor_department_id = target.id
             order.executor_id = None
+            order.extension_due_at = None  # a request of the previous department does not travel with it
         elif action == Action.REQUEST_EXTENSION:
             if new_due is None or order.due_at is None:
                 raise BadDeadline("unparseable")
             order.extension_due_at = extend(order.due_at, new_due, now)
             payload["due_at"] = new_due.isoformat()
         elif action == Action.GRANT_EXTENSION:
-            assert order.extension_due_at is not None
+            assert order.extension_due_at is not None and order.due_at is not None
+            extend(order.due_at, order.extension_due_at, now)  # a request granted too late is refused
             payload.update(
                 {
                     "from": order.due_at.isoformat() if order.due_at else None,
@@ -368,22 +375,31 @@ async def get_card(
         return await _card(ctx, uow, actor, order)
 
 
-async def card_for_recipient(ctx: AppContext, uow: UnitOfWork, order_id: int, actor: Actor | None) -> OrderCard:
-    """The card as a notification recipient sees it (inside the sender's own transaction)."""
+async def card_for_notifications(ctx: AppContext, uow: UnitOfWork, order_id: int) -> tuple[OrderCard, OrderFacts]:
+    """The card of an order for its notifications, with the facts to compute each recipient's buttons
+    (`for_viewer`); one load serves every recipient of a batch."""
     order = await uow.orders.get(order_id)
     if order is None:
         raise NotFound("order")
-    return await _card(ctx, uow, actor, order)
+    children = await uow.orders.children(order.id)
+    facts = await _facts(uow, order, children)
+    return await _card(ctx, uow, None, order), facts
 
 
-async def history(ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int) -> list[HistoryItem]:
+def for_viewer(card: OrderCard, facts: OrderFacts, viewer: Actor | None) -> OrderCard:
+    """The same card with the buttons `viewer` may use (none for a department chat's own list)."""
+    return replace(card, actions=tuple(policy.allowed_actions(viewer, facts)) if viewer else ())
+
+
+async def history(ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int) -> tuple[str, list[HistoryItem]]:
+    """The order's number and its history (who, what, when), oldest first."""
     async with uow:
         order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
         if order is None:
             raise NotFound("order")
         events = await uow.events.history(order_id)
         users = await uow.users.many(e.actor_id for e in events)
-        return [
+        return order.number, [
             HistoryItem(e.created_at, users[e.actor_id].full_name if e.actor_id in users else None, e.type, e.payload)
             for e in events
         ]
@@ -400,7 +416,7 @@ async def list_orders(
             policy.scope_for(actor),
             now,
             department_id=actor.department_id,
-            manager=actor.is_manager or actor.role == Role.ADMIN,
+            manager=policy.sees_department_boxes(actor),
             offset=page * page_size,
             limit=page_size,
         )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.domain.errors import BadInput, NotAllowed, NotFound
-from bot.domain.policy import Actor, Role, can_administer, can_manage_department
+from bot.domain.policy import Actor, Role, can_administer, can_manage_department, invitable_roles
 from bot.services.context import AppContext
 from bot.services.dto import DepartmentInfo, InviteInfo, UserInfo
 from storage.models import Department, Invite, OutboxMessage, User
@@ -113,61 +113,68 @@ def _tell(ctx: AppContext, uow: UnitOfWork, user: User, kind: str, payload: dict
 
 @dataclass(frozen=True)
 class StartResult:
-    outcome: str  # registered | joined | pending | already_pending | invite_invalid | admin
+    outcome: str  # registered | joined | pending | already_pending | rejected | invite_invalid | admin
     user: UserInfo | None = None
     reason: str | None = None  # for invite_invalid: unknown | expired | revoked | used_up
 
 
+async def _activate(
+    uow: UnitOfWork, user: User | None, profile: TelegramProfile, department_id: int | None, role: str
+) -> UserInfo:
+    """Make the Telegram user an active member with `role` (creating the row if needed)."""
+    if user is None:
+        user = User(telegram_id=profile.telegram_id, full_name=profile.full_name)
+        uow.users.add(user)
+    user.username = profile.username
+    user.department_id = department_id
+    user.role = role
+    user.status = "active"
+    user.started = True
+    user.telegram_language = _supported(profile.language_code) or user.telegram_language
+    await uow.flush()
+    return await user_info(uow, user)
+
+
+def _invite_problem(invite: Invite | None, now: datetime) -> str | None:
+    if invite is None:
+        return "unknown"
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.expires_at <= now:
+        return "expired"
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return "used_up"
+    return None
+
+
 async def start(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile, token: str | None) -> StartResult:
-    """/start [token]: greet a known user, join by invite, or file a join request for admin approval."""
+    """/start [token]: greet a known user, join by invite, or file a join request for admin approval.
+
+    People in ADMIN_IDS who are not in the organisation yet become administrators; people already in it keep
+    the role the organisation file gives them."""
     now = ctx.clock.now()
     async with uow:
         user = await uow.users.by_telegram_id(profile.telegram_id)
         if user is not None and user.status == "active":
-            user.started = True
-            user.telegram_language = _supported(profile.language_code) or user.telegram_language
-            info = await user_info(uow, user)
+            info = await _activate(uow, user, profile, user.department_id, user.role)
             await uow.commit()
             return StartResult("registered", info)
         if token:
             invite = await uow.invites.by_token(token)
-            reason = None
-            if invite is None:
-                reason = "unknown"
-            elif invite.revoked_at is not None:
-                reason = "revoked"
-            elif invite.expires_at <= now:
-                reason = "expired"
-            elif invite.max_uses is not None and invite.uses >= invite.max_uses:
-                reason = "used_up"
-            if reason or invite is None:
-                return StartResult("invite_invalid", reason=reason)
+            problem = _invite_problem(invite, now)
+            if problem or invite is None:
+                return StartResult("invite_invalid", reason=problem)
             invite.uses += 1
-            if user is None:
-                user = User(telegram_id=profile.telegram_id, full_name=profile.full_name)
-                uow.users.add(user)
-            user.username = profile.username
-            user.department_id = invite.department_id
-            user.role = invite.role
-            user.status = "active"
-            user.started = True
-            user.telegram_language = _supported(profile.language_code)
-            await uow.flush()
-            info = await user_info(uow, user)
+            info = await _activate(uow, user, profile, invite.department_id, invite.role)
             await uow.commit()
             return StartResult("joined", info)
         if profile.telegram_id in ctx.admin_telegram_ids:
-            if user is None:
-                user = User(telegram_id=profile.telegram_id, full_name=profile.full_name)
-                uow.users.add(user)
-            user.role, user.status, user.started = Role.ADMIN.value, "active", True
-            user.telegram_language = _supported(profile.language_code)
-            await uow.flush()
-            info = await user_info(uow, user)
+            info = await _activate(uow, user, profile, user.department_id if user else None, Role.ADMIN.value)
             await uow.commit()
             return StartResult("admin", info)
         if user is not None:
-            return StartResult("already_pending", await user_info(uow, user))
+            outcome = "rejected" if user.status == "disabled" else "already_pending"
+            return StartResult(outcome, await user_info(uow, user))
         user = User(
             telegram_id=profile.telegram_id,
             full_name=profile.full_name,
@@ -238,10 +245,8 @@ async def create_invite(
 ) -> InviteInfo:
     """An expiring invite link for a department and role. Heads invite into their own department only,
     and only employees or deputies; admins invite anyone anywhere."""
-    if not can_manage_department(actor, department_id):
+    if not can_manage_department(actor, department_id) or role not in invitable_roles(actor):
         raise NotAllowed("invite")
-    if actor.role != Role.ADMIN and role not in (Role.EMPLOYEE, Role.DEPUTY):
-        raise NotAllowed("invite role")
     if max_uses is not None and max_uses < 1:
         raise BadInput("max_uses")
     now = ctx.clock.now()
@@ -297,7 +302,8 @@ async def approve(
         if user is None or dept is None or user.status != "pending":
             raise NotFound("user")
         user.status, user.department_id, user.role = "active", department_id, role.value
-        _tell(ctx, uow, user, "join_approved", {"department": dept.name, "department_en": dept.name_en})
+        payload = {"department": dept.name, "department_en": dept.name_en, "role": role.value}
+        _tell(ctx, uow, user, "join_approved", payload)
         await uow.flush()
         info = await user_info(uow, user)
         await uow.commit()
@@ -312,6 +318,7 @@ async def reject(ctx: AppContext, uow: UnitOfWork, actor: Actor, user_id: int) -
         if user is None or user.status != "pending":
             raise NotFound("user")
         user.status = "disabled"
+        _tell(ctx, uow, user, "join_rejected", {})
         await uow.commit()
 
 

@@ -73,24 +73,31 @@ async def test_forward_decline_reforward_comments_and_cancel(bot_env: BotEnv) ->
 
 
 async def test_several_departments_give_parent_and_sub_orders(bot_env: BotEnv) -> None:
+    """The first department is responsible (the order itself); each co-executor gets a sub-order."""
     env = bot_env
     await env.started(GLAVA_HEAD)
     roads_head = await env.started(env.head_of("ROADS"))
     blag_head = await env.started(env.head_of("BLAG"))
     parent = await env.issue(GLAVA_HEAD, ["ROADS", "BLAG"], "Подготовить город к празднику")
-    assert [c.number for c in parent.children] == [f"{parent.number}/1", f"{parent.number}/2"]
-    assert env.card_in(blag_head.id, f"{parent.number}/2")
-    child = env.card_in(roads_head.id, f"{parent.number}/1")
-    await roads_head.press(child, env.ru(lambda: action_label(Action.ACCEPT)))
+    assert [c.number for c in parent.children] == [f"{parent.number}/1"]
+    # Each department gets exactly one card: ROADS the order, BLAG its part.
+    def headers(chat_id: int) -> list[str]:  # the number line of each "new order" card the chat received
+        return [m.split("\n")[2] for m in env.texts(chat_id) if m.startswith("📨")]
+
+    assert len(headers(roads_head.id)) == 1 and f"{parent.number} " in headers(roads_head.id)[0]
+    assert len(headers(blag_head.id)) == 1 and f"{parent.number}/1 " in headers(blag_head.id)[0]
+    child = env.card_in(blag_head.id, f"{parent.number}/1")
+    await blag_head.press(child, env.ru(lambda: action_label(Action.ACCEPT)))
     await env.idle()
-    await roads_head.press(env.emu.message(roads_head.id, child.message_id), env.ru(lambda: _("Accept, assign later")))
+    await blag_head.press(env.emu.message(blag_head.id, child.message_id), env.ru(lambda: _("Accept, assign later")))
     await env.idle()
-    # The parent shows its children's states.
-    await roads_head.send_text(f"/order {parent.number}")
-    await env.idle()
-    text = env.last(roads_head.id).content
-    assert f"{parent.number}/1" in text and env.ru(lambda: state_name(State.IN_PROGRESS)) in text
-    assert f"{parent.number}/2" in text and env.ru(lambda: state_name(State.NEW)) in text
+    # The parent shows its children's states, to its executor and to the co-executor alike.
+    for user in (roads_head, blag_head):
+        await user.send_text(f"/order {parent.number}")
+        await env.idle()
+        text = env.last(user.id).content
+        assert f"{parent.number}/1" in text and env.ru(lambda: state_name(State.IN_PROGRESS)) in text
+        assert env.ru(lambda: state_name(State.NEW)) in text  # the parent itself is not accepted yet
 
 
 async def test_two_people_press_at_once_one_wins(bot_env: BotEnv) -> None:
