@@ -247,6 +247,11 @@ def order_list(title: str, page: OrderPage, tz: ZoneInfo) -> str:
     return head + "\n\n" + "\n".join(order_row(r, tz) for r in page.items)
 
 
+def join_request(name: str, username: str | None) -> str:
+    who = escape(name) + (f" (@{escape(username)})" if username else "")
+    return _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=who)
+
+
 def error_text(exc: DomainError) -> str:
     """The translated message for each domain refusal (one place, used by the global error handler)."""
     if isinstance(exc, OrderChanged):

@@ -201,11 +201,9 @@ class OutboxSender:
     def _about_people(self, row: OutboxMessage) -> Rendered:
         p = row.payload
         if row.kind == "join_request":
-            who = escape(p.get("name", ""))
-            if p.get("username"):
-                who += " (@{})".format(escape(p["username"]))
-            text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=who)
-            return Rendered(text, join_request_keyboard(int(p["user_id"])))
+            return Rendered(
+                render.join_request(p.get("name", ""), p.get("username")), join_request_keyboard(int(p["user_id"]))
+            )
         if row.kind == "join_approved":
             name = (p.get("department_en") if row.locale == "en" else None) or p.get("department", "")
             text = _("Your request was approved: you are {role} in «{department}». Send /help to see what you can do.")

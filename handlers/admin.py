@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot import render
 from bot.domain.errors import NotAllowed
 from bot.domain.policy import Actor, Role, can_administer, invitable_roles
 from bot.i18n import current_locale, fmt_datetime
@@ -112,8 +113,7 @@ async def pending(message: Message, actor: Actor, uow: UnitOfWork) -> None:
         await message.answer(_("No one is waiting for approval."))
         return
     for p in people:
-        text = _("🙋 {who} asks to join. Choose a department to approve, or reject.").format(who=escape(p.full_name))
-        await message.answer(text, reply_markup=join_request_keyboard(p.id))
+        await message.answer(render.join_request(p.full_name, None), reply_markup=join_request_keyboard(p.id))
 
 
 async def approve_step(

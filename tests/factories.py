@@ -128,7 +128,7 @@ class DemoOrder:
 
 async def create_demo_orders(ctx: AppContext, uow: UnitOfWork, data: dict[str, Any] | None = None) -> list[DemoOrder]:
     """The demo orders, each issued by the head of its `from` department; several `to` departments give one
-    parent order and a sub-order per department."""
+    parent order for the first (responsible) department and a sub-order for each other (co-executor) one."""
     data = data if data is not None else load_demo()
     codes = await dept_ids(uow)
     out = []

@@ -6,6 +6,7 @@ Labels are looked up through the catalogs (the users speak Russian), so the test
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -127,7 +128,17 @@ async def test_issue_to_two_departments_with_edits(bot_env: BotEnv) -> None:
     await head.press(summary, ru(env, lambda: _("📨 Issue")))
     await env.idle()
     card = env.last(head.id).content
-    assert "П-2026-" in card and "/1" in card and "/2" in card  # a parent with two sub-orders
+    # BLAG was chosen first: it is the responsible executor of the order itself; ROADS, the co-executor, gets the
+    # single sub-order /1. (The text's "2026/27" must not be mistaken for a sub-order number.)
+    found = re.search(r"П-2026-\d{6}", card)
+    assert found is not None
+    number = found.group(0)
+    lines = card.splitlines()
+    executor = ru(env, lambda: _("Executor: {executor}").format(executor="Отдел благоустройства"))
+    assert any(line.startswith(executor) for line in lines)
+    subs = [line for line in lines if f"{number}/" in line]
+    assert len(subs) == 1 and f"{number}/1 " in subs[0] and "Отдел транспорта" in subs[0]
+    assert f"{number}/2" not in card
     assert "Семёнов" in card
     # The draft is gone: the old summary's buttons are answered, not left spinning.
     handle = await head.press_data(summary, "na:issue")

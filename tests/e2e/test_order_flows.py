@@ -80,6 +80,7 @@ async def test_several_departments_give_parent_and_sub_orders(bot_env: BotEnv) -
     blag_head = await env.started(env.head_of("BLAG"))
     parent = await env.issue(GLAVA_HEAD, ["ROADS", "BLAG"], "Подготовить город к празднику")
     assert [c.number for c in parent.children] == [f"{parent.number}/1"]
+
     # Each department gets exactly one card: ROADS the order, BLAG its part.
     def headers(chat_id: int) -> list[str]:  # the number line of each "new order" card the chat received
         return [m.split("\n")[2] for m in env.texts(chat_id) if m.startswith("📨")]

@@ -17,8 +17,8 @@ from tests import factories as f
 
 
 def _size(spec: dict) -> int:
-    """A demo order is one order, or a parent plus one sub-order per department."""
-    return 1 if len(spec["to"]) == 1 else 1 + len(spec["to"])
+    """A demo order is one order for its first department plus one sub-order per other (co-executor) department."""
+    return len(spec["to"])
 
 
 async def _ids(ctx: AppContext, uow: UnitOfWork, who: Actor, flt: OrderFilter) -> list[int]:
@@ -39,16 +39,16 @@ async def controller(uow: UnitOfWork, demo: dict) -> Actor:
 
 async def test_paging(uow: UnitOfWork, ctx: AppContext, demo: dict, made: list, controller: Actor) -> None:
     total = sum(_size(s) for s in demo["orders"])
-    assert total == 29
+    assert total == 25  # 20 demo orders, four of them with co-executors: +1, +1, +2, +1 sub-orders
     pages = [await list_orders(ctx, uow, controller, OrderFilter(), p, 10) for p in range(4)]
     assert [(len(p.items), p.total, p.page, p.pages) for p in pages] == [
-        (10, 29, 0, 3),
-        (10, 29, 1, 3),
-        (9, 29, 2, 3),
-        (0, 29, 3, 3),
+        (10, 25, 0, 3),
+        (10, 25, 1, 3),
+        (5, 25, 2, 3),
+        (0, 25, 3, 3),
     ]
     ids = [r.id for p in pages for r in p.items]
-    assert len(ids) == len(set(ids)) == 29
+    assert len(ids) == len(set(ids)) == 25
     assert ids == await _ids(ctx, uow, controller, OrderFilter())  # paging keeps the order
     assert (await list_orders(ctx, uow, controller, OrderFilter(), -5, 10)).page == 0
     empty = await list_orders(ctx, uow, controller, OrderFilter(state="done"), 0, 10)
@@ -65,9 +65,9 @@ async def test_state_filter(uow: UnitOfWork, ctx: AppContext, demo: dict, made: 
 
     assert set(await _ids(ctx, uow, controller, OrderFilter(state="in_progress"))) == {law.id}
     assert set(await _ids(ctx, uow, controller, OrderFilter(state="cancelled"))) == {kumi.id}
-    assert len(await _ids(ctx, uow, controller, OrderFilter(state="new"))) == 27
+    assert len(await _ids(ctx, uow, controller, OrderFilter(state="new"))) == 23
     open_ids = await _ids(ctx, uow, controller, OrderFilter(state="open"))
-    assert len(open_ids) == 28 and kumi.id not in open_ids
+    assert len(open_ids) == 24 and kumi.id not in open_ids
     # Finished orders go last in an unfiltered list.
     assert (await _ids(ctx, uow, controller, OrderFilter()))[-1] == kumi.id
 
@@ -79,13 +79,14 @@ async def test_overdue_filter_and_overdue_first(
     ctx.clock.advance(timedelta(days=1, minutes=1))  # type: ignore[attr-defined]
     late_specs = [m for m in made if m.spec["due_in_days"] <= 1]
     late_ids = {m.card.id for m in late_specs} | {c.id for m in late_specs for c in m.card.children}
-    assert len(late_ids) == 4  # snow clearing, and the water main (parent and two sub-orders)
+    # Snow clearing, and the water main (parent for ZHKH and one sub-order for ROADS).
+    assert len(late_ids) == 3
 
     assert set(await _ids(ctx, uow, controller, OrderFilter(overdue=True))) == late_ids
     page = await list_orders(ctx, uow, controller, OrderFilter(), 0, 100)
-    assert {r.id for r in page.items[:4]} == late_ids
-    assert [r.overdue for r in page.items] == [True] * 4 + [False] * 25
-    due = [r.due_at for r in page.items[4:]]
+    assert {r.id for r in page.items[:3]} == late_ids
+    assert [r.overdue for r in page.items] == [True] * 3 + [False] * 22
+    due = [r.due_at for r in page.items[3:]]
     assert due == sorted(due)  # then by deadline
     card = await orders.get_card(ctx, uow, controller, order_id=late_specs[0].card.id)
     assert card.overdue
@@ -97,6 +98,7 @@ async def test_overdue_filter_and_overdue_first(
     # Time passes further: everything due within three days is late.
     ctx.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
     expected = sum(_size(m.spec) for m in made if m.spec["due_in_days"] <= 3) - 1
+    assert expected == 4  # snow (cancelled), the Duma expertise, the new employee, the water main and its sub-order
     assert len(await _ids(ctx, uow, controller, OrderFilter(overdue=True, state="open"))) == expected
 
 
@@ -106,11 +108,11 @@ async def test_priority_filter(uow: UnitOfWork, ctx: AppContext, demo: dict, mad
         page = await list_orders(ctx, uow, controller, OrderFilter(priority=priority.value), 0, 100)
         assert page.total == expected, priority
         assert all(r.priority == priority for r in page.items)
-    assert (await list_orders(ctx, uow, controller, OrderFilter(priority="urgent"), 0, 100)).total == 4
+    assert (await list_orders(ctx, uow, controller, OrderFilter(priority="urgent"), 0, 100)).total == 3
 
 
 SEARCHES = ["СНЕГ", "снег", "Снегопада", "ЁЛК", "ленина", "ЛЕНИНА", "НмЦк", "0503127"]
-SEARCHES += ["п-2026-000002", "П-2026-000003/2"]
+SEARCHES += ["п-2026-000002", "П-2026-000003/1", "П-2026-000003/2", "п-2026-000016/2", "П-2026-000016"]
 
 
 async def test_text_search_is_case_insensitive_for_cyrillic(
@@ -127,8 +129,12 @@ async def test_text_search_is_case_insensitive_for_cyrillic(
         assert found == expected, query
         if query.lower().startswith("снег"):
             assert found == {snow.id}
-        if query.lower() in ("ленина", "нмцк", "п-2026-000002", "п-2026-000003/2"):
+        if query.lower() in ("ленина", "нмцк", "п-2026-000002", "п-2026-000003/1", "п-2026-000016/2"):
             assert len(found) == 1, query
+        if query == "П-2026-000003/2":  # two departments: the parent and a single sub-order /1
+            assert found == set()
+        if query == "П-2026-000016":  # three departments: the parent, /1 and /2
+            assert len(found) == 3
 
 
 async def test_search_escapes_like_wildcards(uow: UnitOfWork, ctx: AppContext, made: list, controller: Actor) -> None:

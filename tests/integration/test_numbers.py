@@ -22,14 +22,23 @@ async def test_numbers_are_sequential_and_formatted(uow: UnitOfWork, ctx: AppCon
     two = await orders.create_order(ctx, uow, head, f.draft([codes["EDU"], codes["CULT"], codes["LAW"]], ctx=ctx))
     three = await orders.create_order(ctx, uow, head, f.draft([codes["FIN"]], ctx=ctx))
     assert (one.number, two.number, three.number) == ("П-2026-000001", "П-2026-000002", "П-2026-000003")
-    # Sub-orders carry the parent's number and their position; they do not consume numbers.
+    # The first department is the responsible executor of the order itself; each co-executor department gets a
+    # sub-order with the parent's number and its position. Sub-orders do not consume numbers.
+    assert two.executor_department is not None and two.executor_department.code == "EDU"
     assert [(c.number, c.department.code if c.department else None) for c in two.children] == [
-        ("П-2026-000002/1", "EDU"),
-        ("П-2026-000002/2", "CULT"),
-        ("П-2026-000002/3", "LAW"),
+        ("П-2026-000002/1", "CULT"),
+        ("П-2026-000002/2", "LAW"),
     ]
-    numbers = [o.number for o in await f.all_orders(uow)]
-    assert len(numbers) == len(set(numbers)) == 6
+    assert one.children == () and three.children == ()
+    rows = await f.all_orders(uow)
+    numbers = [o.number for o in rows]
+    assert len(numbers) == len(set(numbers)) == 5  # three orders and two sub-orders
+    by_number = {o.number: o for o in rows}
+    assert {n: (by_number[n].parent_id, by_number[n].executor_department_id) for n in numbers if "000002" in n} == {
+        "П-2026-000002": (None, codes["EDU"]),
+        "П-2026-000002/1": (two.id, codes["CULT"]),
+        "П-2026-000002/2": (two.id, codes["LAW"]),
+    }
     assert all(re.fullmatch(r"П-2026-\d{6}(/\d+)?", n) for n in numbers)
 
 

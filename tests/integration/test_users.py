@@ -124,7 +124,13 @@ async def test_join_request_and_approval(uow: UnitOfWork, ctx: AppContext, demo:
     approved = await users.approve(ctx, uow, admin, pending[0].id, codes["ARCH"], Role.DEPUTY)
     assert approved.active and approved.role == Role.DEPUTY and approved.department_id == codes["ARCH"]
     told = await f.outbox_rows(uow, OutboxMessage.kind == "join_approved")
-    assert [(t.recipient, t.locale, t.payload["role"]) for t in told] == [("800001", "en", "deputy")]
+    assert [(t.recipient, t.locale, t.user_id) for t in told] == [("800001", "en", pending[0].id)]
+    assert told[0].payload == {
+        "department": "Управление архитектуры и градостроительства",
+        "department_en": next(d["name_en"] for d in demo["departments"] if d["code"] == "ARCH"),
+        "role": "deputy",
+    }
+    assert await f.outbox_rows(uow, OutboxMessage.kind == "join_rejected") == []
     with pytest.raises(NotFound):
         await users.approve(ctx, uow, admin, pending[0].id, codes["ARCH"], Role.DEPUTY)
     assert await users.pending_users(uow, admin) == []
@@ -142,8 +148,19 @@ async def test_join_request_rejected_and_admin_not_started(uow: UnitOfWork, ctx:
     await users.reject(ctx, uow, admin, asked.user.id)
     info = await users.get_user(uow, 800002)
     assert info is not None and info.status == "disabled" and not info.active
+    # The rejected person is told, in their language; nothing else is queued.
+    told = await f.outbox_rows(uow)
+    assert [(t.kind, t.recipient, t.user_id, t.locale, t.order_id) for t in told] == [
+        ("join_rejected", "800002", asked.user.id, "ru", None)
+    ]
     with pytest.raises(NotFound):
         await users.reject(ctx, uow, admin, asked.user.id)
+    # Coming back, they hear that the request was rejected; no new request is filed and nobody is told again.
+    again = await users.start(ctx, uow, profile(800002), None)
+    assert again.outcome == "rejected" and again.user is not None and again.user.id == asked.user.id
+    assert again.user.status == "disabled" and not again.user.active
+    assert len(await f.outbox_rows(uow)) == 1
+    assert await users.pending_users(uow, admin) == []
 
 
 async def test_configured_admin_becomes_admin(uow: UnitOfWork, ctx: AppContext, demo: dict) -> None:

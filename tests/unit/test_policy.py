@@ -334,7 +334,17 @@ async def test_visibility_matrix_over_the_demo_organisation(demo_uow: UnitOfWork
     parents = {d["code"]: d["parent"] for d in data["departments"]}
     code_of = {v: k for k, v in codes.items()}
     person = {e["telegram_id"]: e for e in data["employees"]}
-    assert len(users) == 97 and len(all_rows) == 29
+    # One order per demo order for its first department, plus one sub-order per co-executor department:
+    # 20 + 5 = 25 (the four multi-department orders have 2, 2, 3 and 2 departments).
+    total = sum(len(spec["to"]) for spec in data["orders"])
+    assert len(users) == 97 and len(all_rows) == total == 25
+    # The parent goes to the first department, each sub-order to one of the others, in the order given.
+    for spec in data["orders"]:
+        parent = by_title[spec["title"]]
+        assert code_of[parent.executor_department_id] == spec["to"][0]
+        kids = sorted((o for o in all_rows if o.parent_id == parent.id), key=lambda o: o.number)
+        assert [o.number for o in kids] == [f"{parent.number}/{i}" for i in range(1, len(spec["to"]))]
+        assert [code_of[o.executor_department_id] for o in kids] == spec["to"][1:]
 
     def expected_for(u_id: int, tg: int) -> set[int]:
         p = person[tg]
@@ -389,10 +399,10 @@ async def test_visibility_matrix_over_the_demo_organisation(demo_uow: UnitOfWork
         sizes[u.telegram_id] = len(expected)
 
     # The matrix is not trivial: the head of the municipality sees everything, the forwarded order left PRESS.
-    assert sizes[f.head_of(data, "GLAVA")] == 29
-    assert sizes[f.CONTROLLER_TG] == sizes[f.ADMIN_TG] == 29
+    assert sizes[f.head_of(data, "GLAVA")] == total
+    assert sizes[f.CONTROLLER_TG] == sizes[f.ADMIN_TG] == total
     assert sizes[f.head_of(data, "PRESS")] == 0
-    assert 0 < sizes[staff_of("LAW")] < sizes[f.head_of(data, "LAW")] < 29
+    assert 0 < sizes[staff_of("LAW")] < sizes[f.head_of(data, "LAW")] < total
     assert len(set(sizes.values())) > 5
 
 
