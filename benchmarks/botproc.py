@@ -17,9 +17,11 @@ import json
 import logging
 import os
 import resource
+import signal
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -165,11 +167,24 @@ async def run_bare(cfg: BotConfig) -> None:
         await engine.dispose()
 
 
-RUNNERS: dict[str, Callable[[BotConfig], Awaitable[None]]] = {"munorders": run_munorders, "bare": run_bare}
+RUNNERS: dict[str, Callable[[BotConfig], Coroutine[Any, Any, None]]] = {"munorders": run_munorders, "bare": run_bare}
+
+
+def _exit_with_parent() -> None:
+    """The parent holds our stdin open; EOF means it is gone (or wants us to stop): stop like on SIGTERM."""
+
+    def watch() -> None:
+        sys.stdin.buffer.read()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
     cfg = BotConfig(**json.loads(argv[0]))
+    _exit_with_parent()
     errors = ErrorCounter()
     handler = logging.FileHandler(cfg.log_path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

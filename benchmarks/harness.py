@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class TimedEmulator(TelegramEmulator):
-    """The emulator, recording when each update was queued and the last update each user caused."""
+    """The emulator, recording when each update was queued and the last update each user caused, and why
+    callback answers were refused (too late, or a second answer to the same query)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.queued_at: dict[int, float] = {}
         self.last_update_of: dict[int, int] = {}
+        self.refused_answers: Counter[str] = Counter()
+
+    def _answer_callback_query(self, p: dict[str, Any], files: dict[str, Any]) -> bool:
+        handle = self._callbacks.get(p["callback_query_id"])
+        if handle is not None and handle.answered:
+            self.refused_answers["callback answered twice"] += 1
+        elif handle is not None and time.monotonic() - handle.created_at > self.callback_answer_timeout:
+            self.refused_answers[f"callback answered > {self.callback_answer_timeout:.0f} s after delivery"] += 1
+        return super()._answer_callback_query(p, files)
 
     def _queue_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         at = time.monotonic()
@@ -102,6 +113,7 @@ class BotProcess:
             "benchmarks.botproc",
             self.cfg.to_json(),
             cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,  # closed by us (or by our death): the bot stops
             stdout=asyncio.subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read(self._proc))
@@ -128,6 +140,8 @@ class BotProcess:
         if self._proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGTERM)
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
         try:
             await asyncio.wait_for(self._proc.wait(), timeout)
         except TimeoutError:

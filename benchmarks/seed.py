@@ -269,7 +269,10 @@ def _people(conn: Connection) -> list[Person]:
     q = select(User.telegram_id, User.id, User.full_name, User.role, User.department_id).where(
         User.status == "active", User.department_id.is_not(None), User.telegram_id.is_not(None)
     )
-    return [Person(tg, uid, name, role, dept) for tg, uid, name, role, dept in conn.execute(q.order_by(User.id))]
+    rows = conn.execute(q.order_by(User.id))
+    return [
+        Person(tg, uid, name, role, dept) for tg, uid, name, role, dept in rows if tg is not None and dept is not None
+    ]
 
 
 def seed(

@@ -28,6 +28,7 @@ import math
 import pstats
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -58,6 +59,8 @@ class Result:
     raised: int = 0  # updates whose handling raised past the bot's own error handling
     crashed_users: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # requests the emulator (as Telegram) refused
+    refused_answers: Counter[str] = field(default_factory=Counter)  # why callback answers were refused
+    latency_by_label: dict[str, list[float]] = field(default_factory=dict)
     exit: ExitInfo | None = None
     calls: Counter[str] = field(default_factory=Counter)
     mix: Counter[str] = field(default_factory=Counter)
@@ -111,11 +114,16 @@ async def run_phase(
         outcomes = await asyncio.gather(*(actor.work() for actor in actors), return_exceptions=True)
         handled = [s for s in run.steps if s.update_id in completions.done]
         finished = max((completions.done[s.update_id] for s in handled), default=time.monotonic())
+        latency = {s.update_id: (completions.done[s.update_id] - emu.queued_at[s.update_id]) * 1000 for s in handled}
+        by_label: dict[str, list[float]] = {}
+        for s in handled:
+            by_label.setdefault(s.label, []).append(latency[s.update_id])
         result = Result(
             kind,
             updates=len(handled),
             seconds=finished - started,
-            latencies_ms=[(completions.done[s.update_id] - emu.queued_at[s.update_id]) * 1000 for s in handled],
+            latencies_ms=list(latency.values()),
+            latency_by_label=by_label,
             timeouts=run.timeouts,
             raised=sum(1 for s in run.steps if s.update_id in completions.failed),
             crashed_users=[repr(o) for o in outcomes if isinstance(o, BaseException)],
@@ -130,6 +138,7 @@ async def run_phase(
         except EmulatorTimeout:
             result.drain_seconds = None
         result.failures = emu.take_failures()
+        result.refused_answers = emu.refused_answers
         result.calls = Counter(call.method for call in emu.requests if call.at >= started)
     finally:
         await proc.stop()
@@ -181,6 +190,10 @@ def print_report(seeded: SeedResult, args: argparse.Namespace, mun: Result, bare
     print(f"ratio (munorders/bare updates/s) = {ratio:.2f} (target >= {TARGET:.2f})")
     print()
     print("munorders mix: " + ", ".join(f"{k} {v}" for k, v in mun.mix.most_common()))
+    print(
+        "munorders p50 ms by step: "
+        + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in sorted(mun.latency_by_label.items()))
+    )
     for r in (mun, bare):
         calls = ", ".join(f"{k} {v}" for k, v in r.calls.most_common())
         drain = f"{r.drain_seconds:.1f} s" if r.drain_seconds is not None else "did not settle in 300 s"
@@ -201,7 +214,15 @@ def print_report(seeded: SeedResult, args: argparse.Namespace, mun: Result, bare
             for text in (r.exit.first_errors if r.exit else [])[:2] + r.crashed_users[:3]:
                 print("   ", text.replace("\n", "\n    ")[:1500])
     failures = mun.failures + bare.failures
-    print(f"emulator failures: {len(failures)}")
+    kinds = mun.refused_answers + bare.refused_answers
+    never = sum(1 for f in failures if "was never answered" in f)
+    if never:
+        kinds["callback never answered"] = never
+    other = len(failures) - sum(kinds.values())
+    if other > 0:
+        kinds["other"] = other
+    detail = " (" + ", ".join(f"{k}: {v}" for k, v in kinds.most_common()) + ")" if failures else ""
+    print(f"emulator failures: {len(failures)}{detail}")
     for text in failures[:5]:
         print("  -", text[:400])
     return problems + len(failures)
@@ -257,8 +278,6 @@ async def bench(args: argparse.Namespace, seeded: SeedResult, workdir: Path) -> 
     )
     print(f"  {mun.updates} updates in {mun.seconds:.1f} s ({mun.rate:.1f}/s)", flush=True)
     print(f"bare aiogram bot: the same {len(steps):,} updates ...", flush=True)
-    for stale in workdir.glob("bare.db*"):
-        stale.unlink()
     bare, _ = await run_phase(
         "bare",
         f"sqlite+aiosqlite:///{workdir / 'bare.db'}",
@@ -283,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("bare.db*"):
+        stale.unlink()
     print(f"seeding {args.orders:,} orders, {args.users} users into {workdir} ...", flush=True)
     seeded = seed(workdir / "munorders.db", orders=args.orders, users=args.users, rng_seed=args.seed)
     print(

@@ -184,6 +184,24 @@ class BotEnv:
         assert msg is not None, f"the bot sent nothing to {chat_id}"
         return msg
 
+    async def say(self, user: SimUser, text: str) -> str:
+        """The user writes `text` in the private chat; returns the bot's last answer."""
+        await user.send_text(text)
+        await self.idle()
+        return str(self.last(user.id).content)
+
+    async def tap(self, user: SimUser, *labels: str) -> None:
+        """The user presses buttons of the bot's latest message, one after another."""
+        for label in labels:
+            await user.press(self.last(user.id), label)
+            await self.idle()
+
+    async def draft_to_roads(self, user: SimUser) -> None:
+        """An English-speaking head starts /new and picks ROADS by searching; the dialog then asks for text."""
+        await self.say(user, "/new")
+        await self.say(user, "roads")
+        await self.tap(user, "Transport and roads division", "Done")
+
     def with_button(self, chat_id: int, label: str) -> Any:
         """The latest bot message in the chat that shows a button `label`."""
         found = [m for m in self.emu.bot_messages(chat_id) if any(lbl == label for lbl, _d in m.buttons)]

@@ -17,14 +17,7 @@ async def test_issue_accept_and_report_in_every_deployment(bot_env: BotEnv) -> N
     issuer = await env.started(GLAVA_HEAD, language_code="en")
     roads_head = await env.started(env.head_of("ROADS"))
     # A dialog step survives in the configured storage (the database or Redis).
-    await issuer.send_text("/new")
-    await env.idle()
-    await issuer.send_text("roads")
-    await env.idle()
-    await issuer.press(env.last(issuer.id), "Transport and roads division")
-    await env.idle()
-    await issuer.press(env.last(issuer.id), "Done")
-    await env.idle()
+    await env.draft_to_roads(issuer)
     await issuer.send_text("Repaint the pedestrian crossings on Mira avenue")
     await env.idle()
     for label in ("Next", "In 3 days", "High", "No control", "Issue"):

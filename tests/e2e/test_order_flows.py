@@ -164,14 +164,7 @@ async def test_stale_button_in_department_chat_says_changed_and_refreshes(bot_en
 async def test_bad_input_gets_clear_answers(bot_env: BotEnv) -> None:
     env = bot_env
     head = await env.started(GLAVA_HEAD, language_code="en")
-    await head.send_text("/new")
-    await env.idle()
-    await head.send_text("roads")
-    await env.idle()
-    await head.press(env.last(head.id), "Transport and roads division")
-    await env.idle()
-    await head.press(env.last(head.id), "Done")
-    await env.idle()
+    await env.draft_to_roads(head)
     await head.send_sticker()
     await env.idle()
     assert "text" in env.last(head.id).content.lower()
@@ -198,14 +191,7 @@ async def test_bad_input_gets_clear_answers(bot_env: BotEnv) -> None:
 async def test_half_made_order_survives_a_restart(bot_env: BotEnv) -> None:
     env = bot_env
     head = await env.started(GLAVA_HEAD, language_code="en")
-    await head.send_text("/new")
-    await env.idle()
-    await head.send_text("roads")
-    await env.idle()
-    await head.press(env.last(head.id), "Transport and roads division")
-    await env.idle()
-    await head.press(env.last(head.id), "Done")
-    await env.idle()
+    await env.draft_to_roads(head)
     await env.restart()
     await head.send_text("Check the traffic lights on Mira avenue")
     await env.idle()
