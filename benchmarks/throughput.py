@@ -66,7 +66,6 @@ class Result:
     mix: Counter[str] = field(default_factory=Counter)
     drain_seconds: float | None = None
     log_path: Path | None = None
-    pid: int | None = None
 
     @property
     def rate(self) -> float:
@@ -103,6 +102,7 @@ async def run_phase(
     proc = BotProcess(BotConfig(kind, TOKEN, emu.base_url, database_url, str(log_path), profile), completions)
     try:
         await proc.start(emu)
+        print(f"  {kind} bot polling, pid {proc.pid} (to profile it: py-spy record --pid {proc.pid})", flush=True)
         sims = {p.telegram_id: sim_user(emu, p) for p in people}
         warmup = Run(emu, completions, budget=None, timeout=update_timeout)
         await asyncio.gather(*(warmup.text(sim, "/start", "start") for sim in sims.values()))
@@ -129,7 +129,6 @@ async def run_phase(
             crashed_users=[repr(o) for o in outcomes if isinstance(o, BaseException)],
             mix=Counter(s.label for s in run.steps),
             log_path=log_path,
-            pid=proc.pid,
         )
         drain_started = time.monotonic()
         try:  # let the bot deliver what it still has to (munorders: notifications in the outbox)

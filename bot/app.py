@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -44,7 +44,31 @@ def make_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     )
 
 
+# The Bot API methods the bot calls. aiogram parametrises `Response[...]` per call and pydantic keeps that
+# generated class only weakly, so under garbage collection it is rebuilt (milliseconds each time).
+_USED_METHODS = (
+    methods.SendMessage,
+    methods.SendPhoto,
+    methods.SendDocument,
+    methods.EditMessageText,
+    methods.EditMessageReplyMarkup,
+    methods.AnswerCallbackQuery,
+    methods.GetUpdates,
+    methods.GetMe,
+    methods.SetMyCommands,
+    methods.SetWebhook,
+    methods.DeleteWebhook,
+)
+_PINNED_RESPONSE_TYPES: list[type] = []
+
+
+def _pin_response_types() -> None:
+    if not _PINNED_RESPONSE_TYPES:
+        _PINNED_RESPONSE_TYPES.extend(methods.Response[m.__returning__] for m in _USED_METHODS)  # type: ignore[name-defined]
+
+
 def make_bot(settings: Settings, token: str | None = None) -> Bot:
+    _pin_response_types()
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -57,6 +57,12 @@ class ErrorReplyMiddleware(BaseMiddleware):
         except DomainError as exc:
             with self.i18n.context(), self.i18n.use_locale(self._locale(data)):
                 text = error_text(exc)
+        except TelegramBadRequest as exc:
+            if "query is too old" not in exc.message:
+                raise
+            # The work was done but the button's answer came too late (overload): nothing to tell.
+            log.info("late callback answer: %s", exc.message)
+            return None
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s while handling %s", incident, type(event).__name__)

@@ -83,7 +83,7 @@ class OutboxSender:
         batch: int = 50,
     ) -> None:
         self.bot = bot
-        self.uow = UnitOfWork(session_factory)
+        self.session_factory = session_factory
         self.ctx = ctx
         self.i18n = i18n
         self.poll_interval = poll_interval
@@ -114,7 +114,7 @@ class OutboxSender:
     async def drain(self) -> int:
         """Deliver one batch of due rows; returns how many were handled."""
         now = self.ctx.clock.now()
-        async with self.uow as uow:
+        async with UnitOfWork(self.session_factory).reading() as uow:
             rows = await uow.outbox.due(now, self.batch)
             cards: dict[int, tuple[OrderCard, OrderFacts]] = {}
             jobs: list[Job] = []
@@ -128,7 +128,7 @@ class OutboxSender:
         if not jobs:
             return 0
         outcomes = await self._deliver_all(jobs)
-        async with self.uow as uow:
+        async with UnitOfWork(self.session_factory) as uow:
             for job in jobs:
                 done = await uow.session.get(OutboxMessage, job.row_id)
                 if done is None:

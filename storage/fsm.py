@@ -15,12 +15,13 @@ from storage.uow import UnitOfWork
 
 class DatabaseStorage(BaseStorage):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None):
-        self._uow = UnitOfWork(session_factory)
+        self._factory = session_factory
+        # with_destiny: a side dialog (a reason being typed) lives beside a half-made order.
         self._keys = key_builder or DefaultKeyBuilder(with_destiny=True)
 
     async def _update(self, key: StorageKey, **values: Any) -> None:
         k = self._keys.build(key)
-        async with self._uow as uow:
+        async with UnitOfWork(self._factory) as uow:
             row = await uow.session.get(DialogState, k)
             if row is None:
                 row = DialogState(key=k, state=None, data={})
@@ -37,21 +38,22 @@ class DatabaseStorage(BaseStorage):
             row.updated_at = utcnow()
             await uow.commit()
 
+    async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
+        async with UnitOfWork(self._factory, readonly=True) as uow:
+            row = await uow.session.get(DialogState, self._keys.build(key))
+            return (row.state, dict(row.data or {})) if row else (None, {})
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self._update(key, state=state.state if isinstance(state, State) else state)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._uow as uow:
-            row = await uow.session.get(DialogState, self._keys.build(key))
-            return row.state if row else None
+        return (await self._row(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         await self._update(key, data=dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._uow as uow:
-            row = await uow.session.get(DialogState, self._keys.build(key))
-            return dict(row.data) if row and row.data else {}
+        return (await self._row(key))[1]
 
     async def close(self) -> None:
         pass

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from bot.domain.states import FINAL_STATES
 from storage.models import Counter, Department, Invite, Order, OrderEvent, OutboxMessage, User
 
 _FINAL = [s.value for s in FINAL_STATES]
+_Child = aliased(Order, name="child")
 
 
 class _Repo:
@@ -124,9 +125,9 @@ def visible(scope: Scope) -> ColumnElement[bool]:
     conds: list[ColumnElement[bool]] = [Order.issuer_id == scope.user_id, Order.executor_id == scope.user_id]
     if scope.departments:
         depts = list(scope.departments)
-        child = aliased(Order)
         conds.append(Order.executor_department_id.in_(depts))
-        conds.append(Order.id.in_(select(child.parent_id).where(child.executor_department_id.in_(depts))))
+        # The parent of a sub-order addressed there (a correlated EXISTS uses the parent_id index).
+        conds.append(exists().where(_Child.parent_id == Order.id, _Child.executor_department_id.in_(depts)))
     if scope.issuing_departments:
         conds.append(Order.issuer_department_id.in_(list(scope.issuing_departments)))
     return or_(*conds)

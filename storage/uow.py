@@ -1,8 +1,11 @@
 """The unit of work: the only thing that commits. Leaving it without commit rolls back.
 
-A UnitOfWork object is cheap and reusable: each `async with uow:` opens a fresh session and transaction.
-On SQLite, transactions of one process are serialised with a lock (SQLite has one writer anyway, and
-this avoids "database is locked" when a read snapshot is upgraded to a write).
+A UnitOfWork object is cheap: each `async with uow:` opens a fresh session and transaction. Use one object
+per task (it holds the open session). `uow.reading()` gives a read-only one for queries.
+
+SQLite has one writer at a time, and a transaction that read first and writes later fails at once if another
+connection committed in between (WAL snapshots are not upgraded). So in one process the writing units of work
+on SQLite take turns on a lock, taken before their first read; reading ones never wait for it.
 """
 
 from __future__ import annotations
@@ -46,12 +49,25 @@ class UnitOfWork:
     outbox: OutboxRepository
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], on_outbox: Callable[[], None] | None = None
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_outbox: Callable[[], None] | None = None,
+        *,
+        readonly: bool = False,
     ) -> None:
         self._factory = session_factory
-        self._lock = _lock_for(session_factory)
+        self._readonly = readonly
+        self._lock = None if readonly else _lock_for(session_factory)
         # Called after a commit that wrote notifications, to wake the sender without polling delay.
         self._on_outbox = on_outbox
+
+    def reading(self) -> UnitOfWork:
+        """A read-only unit of work on the same database (no commit, never waits for writers)."""
+        return UnitOfWork(self._factory, readonly=True)
+
+    def fresh(self) -> UnitOfWork:
+        """Another unit of work like this one, for a concurrent task."""
+        return UnitOfWork(self._factory, self._on_outbox, readonly=self._readonly)
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -76,6 +92,8 @@ class UnitOfWork:
                 self._lock.release()
 
     async def commit(self) -> None:
+        if self._readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
         if self.outbox.written and self._on_outbox is not None:
             self._on_outbox()

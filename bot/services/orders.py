@@ -353,7 +353,7 @@ async def check_action(
 ) -> OrderCard:
     """Is `action` possible for `actor` right now? Asked before a dialog collects a reason or a report,
     so nobody types a long text for a button that is stale. Returns the current card."""
-    async with uow:
+    async with uow.reading() as uow:
         order, _facts_now = await _authorised(uow, actor, order_id, action, version)
         return await _card(ctx, uow, actor, order)
 
@@ -363,7 +363,7 @@ async def get_card(
 ) -> OrderCard:
     """Look an order up by id or number, through the visibility filter (invisible = not found)."""
     scope = policy.scope_for(actor)
-    async with uow:
+    async with uow.reading() as uow:
         if order_id is not None:
             order = await uow.orders.get_visible(order_id, scope)
         elif number:
@@ -393,7 +393,7 @@ def for_viewer(card: OrderCard, facts: OrderFacts, viewer: Actor | None) -> Orde
 
 async def history(ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int) -> tuple[str, list[HistoryItem]]:
     """The order's number and its history (who, what, when), oldest first."""
-    async with uow:
+    async with uow.reading() as uow:
         order = await uow.orders.get_visible(order_id, policy.scope_for(actor))
         if order is None:
             raise NotFound("order")
@@ -410,7 +410,7 @@ async def list_orders(
 ) -> OrderPage:
     now = ctx.clock.now()
     page = max(page, 0)
-    async with uow:
+    async with uow.reading() as uow:
         rows, total = await uow.orders.list(
             flt,
             policy.scope_for(actor),

@@ -69,26 +69,34 @@ def locale_for(user: User | None, ctx: AppContext, language_code: str | None = N
 
 async def identify(ctx: AppContext, uow: UnitOfWork, profile: TelegramProfile) -> UserInfo | None:
     """Who is this Telegram user to us (None: unknown). Remembers that they have a chat with the bot."""
+    tg_language = _supported(profile.language_code)
+
+    def stale(user: User) -> bool:
+        return (
+            not user.started
+            or user.username != profile.username
+            or (tg_language is not None and tg_language != user.telegram_language)
+        )
+
+    async with uow.reading() as reader:  # the usual case: nothing to remember, no writer lock
+        user = await reader.users.by_telegram_id(profile.telegram_id)
+        if user is None:
+            return None
+        if not stale(user):
+            return await user_info(reader, user)
     async with uow:
         user = await uow.users.by_telegram_id(profile.telegram_id)
         if user is None:
             return None
-        changed = False
-        if not user.started:
-            user.started, changed = True, True
-        if profile.username != user.username:
-            user.username, changed = profile.username, True
-        tg_language = _supported(profile.language_code)
-        if tg_language and tg_language != user.telegram_language:
-            user.telegram_language, changed = tg_language, True
+        user.started, user.username = True, profile.username
+        user.telegram_language = tg_language or user.telegram_language
         info = await user_info(uow, user)
-        if changed:
-            await uow.commit()
+        await uow.commit()
         return info
 
 
 async def get_user(uow: UnitOfWork, telegram_id: int) -> UserInfo | None:
-    async with uow:
+    async with uow.reading() as uow:
         user = await uow.users.by_telegram_id(telegram_id)
         return await user_info(uow, user) if user else None
 
@@ -211,12 +219,12 @@ async def set_language(uow: UnitOfWork, telegram_id: int, language: str) -> None
 
 
 async def departments(uow: UnitOfWork) -> list[DepartmentInfo]:
-    async with uow:
+    async with uow.reading() as uow:
         return [dept_info(d) for d in await uow.departments.all()]
 
 
 async def staff(uow: UnitOfWork, department_id: int) -> list[UserInfo]:
-    async with uow:
+    async with uow.reading() as uow:
         return [await user_info(uow, u) for u in await uow.users.in_department(department_id)]
 
 
@@ -286,7 +294,7 @@ async def revoke_invite(ctx: AppContext, uow: UnitOfWork, actor: Actor, invite_i
 async def pending_users(uow: UnitOfWork, actor: Actor) -> list[UserInfo]:
     if not can_administer(actor):
         raise NotAllowed("pending")
-    async with uow:
+    async with uow.reading() as uow:
         return [await user_info(uow, u) for u in await uow.users.pending()]
 
 
@@ -362,7 +370,7 @@ def check_role(value: str) -> Role:
 async def list_invites(ctx: AppContext, uow: UnitOfWork, actor: Actor) -> list[InviteInfo]:
     """Invites still usable: of the actor's department (heads, deputies) or all (admins)."""
     now = ctx.clock.now()
-    async with uow:
+    async with uow.reading() as uow:
         q = select(Invite).where(Invite.revoked_at.is_(None), Invite.expires_at > now)
         if actor.role != Role.ADMIN:
             if not actor.is_manager or actor.department_id is None:
@@ -375,5 +383,5 @@ async def list_invites(ctx: AppContext, uow: UnitOfWork, actor: Actor) -> list[I
 
 async def controllers(uow: UnitOfWork) -> list[UserInfo]:
     """People who may be put in charge of control of an order."""
-    async with uow:
+    async with uow.reading() as uow:
         return [await user_info(uow, u) for u in await uow.users.with_role(Role.CONTROLLER.value)]
