@@ -244,9 +244,9 @@ async def create_order(ctx: AppContext, uow: UnitOfWork, actor: Actor, draft: Dr
         for i, dept_id in enumerate(depts[1:], 1):
             await make(f"{number}/{i}", dept_id, parent)
         await uow.flush()
-        card = await _card(ctx, uow, actor, parent)
+        parent_id = parent.id
         await uow.commit()
-        return card
+    return await card_after_change(ctx, uow, actor, parent_id)
 
 
 async def _authorised(
@@ -341,11 +341,19 @@ async def perform(
             event = await _event(uow, order, actor.user_id, action.value, now, payload)
             _attach(uow, order, event, files)
             await notify.notify(ctx, uow, order, event, audiences, actor.user_id)
-            card = await _card(ctx, uow, actor, order)
             await uow.commit()
         except StaleDataError:
             raise OrderChanged() from None
-        return card
+    # The new card is read after the commit, so writers do not wait while it is put together.
+    return await card_after_change(ctx, uow, actor, order_id)
+
+
+async def card_after_change(ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int) -> OrderCard:
+    async with uow.reading() as reader:
+        order = await reader.orders.get(order_id)
+        if order is None:
+            raise NotFound("order")
+        return await _card(ctx, reader, actor, order)
 
 
 async def check_action(

@@ -39,11 +39,15 @@ async def test_state_and_data_persist_across_storage_instances(
         assert await second.get_data(KEY) == {"text": "Убрать снег", "departments": [3, 5], "nested": {"a": 1}}
         assert await second.get_state(OTHER) is None  # another chat is another dialog
         await second.set_state(KEY, "raw:state")
-        assert await first.get_state(KEY) == "raw:state"
+        assert await second.get_state(KEY) == "raw:state"
+        # Writes reach the database at once (a third instance, as after another restart, sees them).
+        assert await DatabaseStorage(session_factory).get_state(KEY) == "raw:state"
         # Finishing the dialog forgets it entirely.
         await second.set_state(KEY, None)
         await second.set_data(KEY, {})
-        assert await first.get_state(KEY) is None and await first.get_data(KEY) == {}
+        assert await second.get_state(KEY) is None and await second.get_data(KEY) == {}
+        third = DatabaseStorage(session_factory)
+        assert await third.get_state(KEY) is None and await third.get_data(KEY) == {}
     finally:
         await engine.dispose()
     assert await f.count(UnitOfWork(session_factory), DialogState) == 0
@@ -58,3 +62,13 @@ async def test_data_without_state_and_update_helpers(session_factory: async_sess
     # Setting nothing on an unknown key stores nothing.
     await storage.set_state(OTHER, None)
     assert await f.count(UnitOfWork(session_factory), DialogState) == 1
+
+
+async def test_data_handed_out_cannot_change_the_stored_dialog(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    storage = DatabaseStorage(session_factory)
+    await storage.set_data(KEY, {"files": [1]})
+    got = await storage.get_data(KEY)
+    got["files"] = [1, 2]
+    assert await storage.get_data(KEY) == {"files": [1]}

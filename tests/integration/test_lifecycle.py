@@ -216,15 +216,16 @@ async def test_failed_action_writes_no_events_and_no_outbox(
         await orders.perform(ctx, uow, head, card.id, Action.ACCEPT, executor_id=outsider)
     assert await snapshot() == before
 
-    # A failure after the event and the notifications were written: everything is rolled back together.
-    real_card = orders._card
+    # A failure after the state change and the event were written (while writing the notifications):
+    # everything is rolled back together.
+    real_notify = orders.notify.notify
     calls = []
 
-    async def exploding_card(*args: Any, **kwargs: Any) -> Any:
+    async def exploding_notify(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        raise RuntimeError("renderer crashed")
+        raise RuntimeError("outbox crashed")
 
-    monkeypatch.setattr(orders, "_card", exploding_card)
+    monkeypatch.setattr(orders.notify, "notify", exploding_notify)
     with pytest.raises(RuntimeError):
         await orders.perform(ctx, uow, head, card.id, Action.ACCEPT)
     with pytest.raises(RuntimeError):
@@ -235,7 +236,7 @@ async def test_failed_action_writes_no_events_and_no_outbox(
         counter = await uow.session.get(Counter, "П-2026")
         assert counter is not None and counter.value == 1  # the number of the failed order was not used up
 
-    monkeypatch.setattr(orders, "_card", real_card)
+    monkeypatch.setattr(orders.notify, "notify", real_notify)
     done = await orders.perform(ctx, uow, head, card.id, Action.ACCEPT)
     assert done.state == State.IN_PROGRESS
     after = await snapshot()
