@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +30,43 @@ class _Repo:
         self.session.add(obj)
 
 
+# The department tree changes rarely and is read by almost every update: one copy per database, re-read when
+# this process changes a department (the unit of work says so) or after TREE_TTL seconds (other instances).
+TREE_TTL = 30.0
+_trees: weakref.WeakKeyDictionary[object, tuple[float, dict[int, Department]]] = weakref.WeakKeyDictionary()
+
+
+def forget_departments(bind: object) -> None:
+    _trees.pop(bind, None)
+
+
 class DepartmentRepository(_Repo):
+    async def tree(self) -> dict[int, Department]:
+        """Every department by id, as detached read-only copies (change departments through `get`)."""
+        bind = self.session.bind
+        cached = _trees.get(bind) if bind is not None else None
+        if cached is not None and time.monotonic() - cached[0] < TREE_TTL:
+            return cached[1]
+        rows = (await self.session.execute(select(Department))).scalars().all()
+        tree = {}
+        for d in rows:
+            copy = Department(
+                id=d.id,
+                code=d.code,
+                name=d.name,
+                name_en=d.name_en,
+                parent_id=d.parent_id,
+                chat_id=d.chat_id,
+                employees_can_accept=d.employees_can_accept,
+            )
+            tree[d.id] = copy
+        if bind is not None:
+            _trees[bind] = (time.monotonic(), tree)
+        return tree
+
+    async def cached(self, department_id: int | None) -> Department | None:
+        return (await self.tree()).get(department_id) if department_id is not None else None
+
     async def get(self, department_id: int) -> Department | None:
         return await self.session.get(Department, department_id)
 
@@ -49,16 +87,11 @@ class DepartmentRepository(_Repo):
         rows = (await self.session.execute(select(Department).where(Department.id.in_(ids)))).scalars()
         return {d.id: d for d in rows}
 
-    _children: dict[int | None, list[int]] | None = None
-
     async def subtree(self, department_id: int) -> frozenset[int]:
-        """The department and all below it (the tree is small: one query per unit of work, a walk in memory)."""
-        if self._children is None:
-            rows = (await self.session.execute(select(Department.id, Department.parent_id))).all()
-            self._children = {}
-            for did, parent in rows:
-                self._children.setdefault(parent, []).append(did)
-        children = self._children
+        """The department and all below it (a walk over the cached tree)."""
+        children: dict[int | None, list[int]] = {}
+        for d in (await self.tree()).values():
+            children.setdefault(d.parent_id, []).append(d.id)
         out, todo = {department_id}, [department_id]
         while todo:
             for child in children.get(todo.pop(), []):

@@ -17,6 +17,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.models import Department
 from storage.repositories import (
     DepartmentRepository,
     EventRepository,
@@ -24,6 +25,7 @@ from storage.repositories import (
     OrderRepository,
     OutboxRepository,
     UserRepository,
+    forget_departments,
 )
 
 _sqlite_locks: weakref.WeakKeyDictionary[object, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -94,7 +96,11 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
+        changed = self.session.new | self.session.dirty | self.session.deleted
+        departments_changed = any(isinstance(obj, Department) for obj in changed)
         await self.session.commit()
+        if departments_changed:
+            forget_departments(self.session.bind)
         if self.outbox.written and self._on_outbox is not None:
             self._on_outbox()
         self.outbox.written = 0

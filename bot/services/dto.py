@@ -35,6 +35,7 @@ class DepartmentInfo:
     name_en: str | None
     parent_id: int | None
     chat_id: int | None
+    employees_can_accept: bool = False
 
     def title(self, locale: str) -> str:
         return self.name_en if locale == "en" and self.name_en else self.name

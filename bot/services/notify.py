@@ -72,7 +72,7 @@ async def recipients(
         if MANAGERS in audiences:
             users.extend(await uow.users.in_department(order.executor_department_id, ("head", "deputy")))
         if CHAT in audiences:
-            dept: Department | None = await uow.departments.get(order.executor_department_id)
+            dept: Department | None = await uow.departments.cached(order.executor_department_id)
             if dept is not None and dept.chat_id is not None:
                 chats.append(dept.chat_id)
     out: list[Recipient] = []

@@ -54,7 +54,7 @@ def _fold(*parts: str) -> str:
 
 
 async def _facts(uow: UnitOfWork, order: Order, children: Sequence[Order] | None = None) -> OrderFacts:
-    dept = await uow.departments.get(order.executor_department_id) if order.executor_department_id else None
+    dept = await uow.departments.cached(order.executor_department_id)
     if children is None:
         child_departments = await uow.orders.child_department_ids(order.id)
     else:
@@ -76,15 +76,7 @@ async def _card(ctx: AppContext, uow: UnitOfWork, actor: Actor | None, order: Or
     now = ctx.clock.now()
     users = await uow.users.many([order.issuer_id, order.executor_id, order.controller_id])
     children = await uow.orders.children(order.id)
-    depts = await uow.departments.many(
-        d
-        for d in [
-            order.issuer_department_id,
-            order.executor_department_id,
-            *(c.executor_department_id for c in children),
-        ]
-        if d is not None
-    )
+    depts = await uow.departments.tree()
     parent = await uow.orders.get(order.parent_id) if order.parent_id else None
     facts = await _facts(uow, order, children)
 

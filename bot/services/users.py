@@ -30,12 +30,12 @@ class TelegramProfile:
 
 
 def dept_info(d: Department) -> DepartmentInfo:
-    return DepartmentInfo(d.id, d.code, d.name, d.name_en, d.parent_id, d.chat_id)
+    return DepartmentInfo(d.id, d.code, d.name, d.name_en, d.parent_id, d.chat_id, d.employees_can_accept)
 
 
 async def user_info(uow: UnitOfWork, user: User) -> UserInfo:
     """A user as handlers see them, with the policy's Actor when they are active."""
-    dept = await uow.departments.get(user.department_id) if user.department_id else None
+    dept = await uow.departments.cached(user.department_id)
     actor = None
     if user.status == "active":
         subtree = await uow.departments.subtree(user.department_id) if user.department_id else frozenset()
