@@ -1,12 +1,17 @@
 """aiogram FSM storage in the database, so a dialog in progress (a half-made order) survives a restart.
 
-Reads are served from a process-local copy (every update asks for the state, most never change it); writes go
-to the database at once. That is right for one bot process, which is what the database storage is for:
-several instances share dialog state through Redis (REDIS_URL).
+Every update asks for the dialog state and most never change it, so reads are served from a process-local
+copy. Changes go to that copy at once and to the database right after, batched: all changes made while the
+previous batch was being written go out in one transaction (a dialog step often sets data and state in a
+row; under load many users' steps share one write). `close()` (on shutdown) waits for the last batch.
+This is right for one bot process, which is what the database storage is for; several instances share
+dialog state through Redis (REDIS_URL).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import DialogState, utcnow
 from storage.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 CACHE_SIZE = 10_000
+Entry = tuple[str | None, dict[str, Any]]
 
 
 class DatabaseStorage(BaseStorage):
@@ -26,50 +34,69 @@ class DatabaseStorage(BaseStorage):
         self._factory = session_factory
         # with_destiny: a side dialog (a reason being typed) lives beside a half-made order.
         self._keys = key_builder or DefaultKeyBuilder(with_destiny=True)
-        self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
+        self._dirty: dict[str, Entry] = {}
+        self._writer: asyncio.Task[None] | None = None
 
-    def _remember(self, k: str, state: str | None, data: dict[str, Any]) -> None:
-        self._cache[k] = (state, data)
+    def _remember(self, k: str, entry: Entry) -> None:
+        self._cache[k] = entry
         self._cache.move_to_end(k)
         while len(self._cache) > CACHE_SIZE:
+            oldest = next(iter(self._cache))
+            if oldest in self._dirty:
+                break  # never forget what is not written yet
             self._cache.popitem(last=False)
 
-    async def _update(self, key: StorageKey, **values: Any) -> None:
-        k = self._keys.build(key)
-        cached = self._cache.get(k)
-        if cached is not None:
-            new = (values.get("state", cached[0]), values.get("data", cached[1]))
-            if new == cached:
-                return  # e.g. clear() of a dialog that is not open: no write
-        self._cache.pop(k, None)  # re-read after the write (also if the write fails)
-        async with UnitOfWork(self._factory) as uow:
-            row = await uow.session.get(DialogState, k)
-            if row is None:
-                row = DialogState(key=k, state=None, data={})
-                for name, value in values.items():
-                    setattr(row, name, value)
-                if row.state is None and not row.data:
-                    self._remember(k, None, {})
-                    return  # nothing to remember
-                uow.session.add(row)
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-                if row.state is None and not row.data:
-                    await uow.session.delete(row)
-            row.updated_at = utcnow()
-            final = (row.state, dict(row.data or {}))
-            await uow.commit()
-        self._remember(k, *final)
-
-    async def _row(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
+    async def _row(self, key: StorageKey) -> Entry:
         k = self._keys.build(key)
         if k not in self._cache:
             async with UnitOfWork(self._factory, readonly=True) as uow:
                 row = await uow.session.get(DialogState, k)
-                self._remember(k, *((row.state, dict(row.data or {})) if row else (None, {})))
+                entry = (row.state, dict(row.data or {})) if row else (None, {})
+            if k not in self._cache:  # a change made while we were reading wins
+                self._remember(k, entry)
         state, data = self._cache[k]
         return state, dict(data)
+
+    async def _update(self, key: StorageKey, **values: Any) -> None:
+        current = await self._row(key)
+        entry = (values.get("state", current[0]), dict(values.get("data", current[1])))
+        if entry == current:
+            return  # e.g. clear() of a dialog that is not open: nothing to write
+        k = self._keys.build(key)
+        self._remember(k, entry)
+        self._dirty[k] = entry
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._dirty:
+            batch, self._dirty = self._dirty, {}
+            try:
+                await self._write_batch(batch)
+            except Exception:
+                log.exception("could not save %d dialog state(s); will retry", len(batch))
+                self._dirty = {**batch, **self._dirty}
+                await asyncio.sleep(1.0)
+
+    async def _write_batch(self, batch: dict[str, Entry]) -> None:
+        async with UnitOfWork(self._factory) as uow:
+            for k, (state, data) in batch.items():
+                row = await uow.session.get(DialogState, k)
+                if state is None and not data:
+                    if row is not None:
+                        await uow.session.delete(row)
+                    continue
+                if row is None:
+                    uow.session.add(DialogState(key=k, state=state, data=data, updated_at=utcnow()))
+                else:
+                    row.state, row.data, row.updated_at = state, data, utcnow()
+            await uow.commit()
+
+    async def wait_written(self) -> None:
+        """Until every change so far is in the database."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self._update(key, state=state.state if isinstance(state, State) else state)
@@ -84,4 +111,4 @@ class DatabaseStorage(BaseStorage):
         return (await self._row(key))[1]
 
     async def close(self) -> None:
-        pass
+        await self.wait_written()

@@ -40,12 +40,14 @@ async def test_state_and_data_persist_across_storage_instances(
         assert await second.get_state(OTHER) is None  # another chat is another dialog
         await second.set_state(KEY, "raw:state")
         assert await second.get_state(KEY) == "raw:state"
-        # Writes reach the database at once (a third instance, as after another restart, sees them).
+        # Changes reach the database right after (a third instance, as after another restart, sees them).
+        await second.wait_written()
         assert await DatabaseStorage(session_factory).get_state(KEY) == "raw:state"
         # Finishing the dialog forgets it entirely.
         await second.set_state(KEY, None)
         await second.set_data(KEY, {})
         assert await second.get_state(KEY) is None and await second.get_data(KEY) == {}
+        await second.close()
         third = DatabaseStorage(session_factory)
         assert await third.get_state(KEY) is None and await third.get_data(KEY) == {}
     finally:
@@ -61,6 +63,7 @@ async def test_data_without_state_and_update_helpers(session_factory: async_sess
     assert await storage.get_data(KEY) == {"step": 2, "more": True}
     # Setting nothing on an unknown key stores nothing.
     await storage.set_state(OTHER, None)
+    await storage.wait_written()
     assert await f.count(UnitOfWork(session_factory), DialogState) == 1
 
 
