@@ -28,6 +28,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import render
@@ -128,22 +129,30 @@ class OutboxSender:
         if not jobs:
             return 0
         outcomes = await self._deliver_all(jobs)
+        now = self.ctx.clock.now()
+        sent = [job.row_id for job in jobs if outcomes[job.row_id].status == "sent"]
         async with UnitOfWork(self.session_factory) as uow:
+            if sent:  # the usual case, in one statement
+                await uow.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent))
+                    .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None)
+                )
             for job in jobs:
-                done = await uow.session.get(OutboxMessage, job.row_id)
-                if done is None:
-                    continue
-                row, out = done, outcomes[job.row_id]
-                row.attempts += 1
-                row.last_error = out.error
-                if out.progress:
-                    row.payload = {**row.payload, "_sent": out.progress}
+                out = outcomes[job.row_id]
                 if out.status == "sent":
-                    row.status, row.sent_at = "sent", self.ctx.clock.now()
-                elif out.status == "retry" and row.attempts < MAX_ATTEMPTS:
-                    row.next_attempt_at = self.ctx.clock.now() + out.delay
+                    continue
+                failed = await uow.session.get(OutboxMessage, job.row_id)
+                if failed is None:
+                    continue
+                failed.attempts += 1
+                failed.last_error = out.error
+                if out.progress:  # resume after what was delivered
+                    failed.payload = {**failed.payload, "_sent": out.progress}
+                if out.status == "retry" and failed.attempts < MAX_ATTEMPTS:
+                    failed.next_attempt_at = now + out.delay
                 else:
-                    row.status = "failed"
+                    failed.status = "failed"
             await uow.commit()
         return len(jobs)
 
