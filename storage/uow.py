@@ -75,6 +75,9 @@ class UnitOfWork:
         if self._lock is not None:
             await self._lock.acquire()
         self.session = self._factory()
+        if self._readonly:
+            # Changes made to objects here (a service working out an effect) must never reach the database.
+            self.session.autoflush = False
         self.departments = DepartmentRepository(self.session)
         self.users = UserRepository(self.session)
         self.invites = InviteRepository(self.session)

@@ -50,11 +50,12 @@ def comment_audience(actor: Actor, facts: OrderFacts) -> frozenset[str]:
 @dataclass(frozen=True)
 class Recipient:
     chat_id: int
-    user: User | None  # None for a department chat
+    user_id: int | None  # None for a department chat
+    locale: str
 
 
 async def recipients(
-    uow: UnitOfWork, order: Order, audiences: frozenset[str], actor_user_id: int | None
+    ctx: AppContext, uow: UnitOfWork, order: Order, audiences: frozenset[str], actor_user_id: int | None
 ) -> list[Recipient]:
     users: list[User] = []
     chats: list[int] = []
@@ -83,9 +84,30 @@ async def recipients(
             continue
         if u.telegram_id not in seen:
             seen.add(u.telegram_id)
-            out.append(Recipient(u.telegram_id, u))
-    out.extend(Recipient(c, None) for c in chats if c not in seen)
+            out.append(Recipient(u.telegram_id, u.id, locale_for(u, ctx)))
+    out.extend(Recipient(c, None, ctx.default_locale) for c in chats if c not in seen)
     return out
+
+
+def write(ctx: AppContext, uow: UnitOfWork, to: list[Recipient], order_id: int, event: OrderEvent) -> int:
+    """One outbox row per recipient of `event`, in the same transaction as the event. Returns how many."""
+    now = ctx.clock.now()
+    for r in to:
+        uow.outbox.add(
+            OutboxMessage(
+                channel="telegram",
+                recipient=str(r.chat_id),
+                user_id=r.user_id,
+                locale=r.locale,
+                kind=event.type,
+                order_id=order_id,
+                event_id=event.id,
+                payload={},
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return len(to)
 
 
 async def notify(
@@ -96,23 +118,5 @@ async def notify(
     audiences: frozenset[str],
     actor_user_id: int | None,
 ) -> int:
-    """Write one outbox row per recipient of `event`. Returns how many."""
-    now = ctx.clock.now()
-    rows = 0
-    for r in await recipients(uow, order, audiences, actor_user_id):
-        uow.outbox.add(
-            OutboxMessage(
-                channel="telegram",
-                recipient=str(r.chat_id),
-                user_id=r.user.id if r.user else None,
-                locale=locale_for(r.user, ctx),
-                kind=event.type,
-                order_id=order.id,
-                event_id=event.id,
-                payload={},
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        rows += 1
-    return rows
+    """Write the outbox rows of `event` for its audiences."""
+    return write(ctx, uow, await recipients(ctx, uow, order, audiences, actor_user_id), order.id, event)

@@ -269,75 +269,117 @@ async def perform(
     new_due: datetime | None = None,
     files: Sequence[AttachmentInfo] = (),
 ) -> OrderCard:
-    """Do `action` on an order for `actor`. A stale version gives OrderChanged, a forbidden action NotAllowed."""
+    """Do `action` on an order for `actor`. A stale version gives OrderChanged, a forbidden action NotAllowed.
+
+    Two steps: everything is checked and worked out on a read-only snapshot (the new field values, the history
+    payload, who is to be told); then one short write transaction re-reads the order, makes sure nobody
+    changed it meanwhile (its version), and writes the change, the event and the notifications together.
+    Writers on SQLite take turns, so the less a writer does the less the others wait.
+    """
     now = ctx.clock.now()
+    async with uow.reading() as reader:
+        change, payload, to = await _plan(
+            ctx, reader, actor, order_id, action, version, now, comment, executor_id, department_id, new_due, files
+        )
     async with uow:
-        order, facts = await _authorised(uow, actor, order_id, action, version)
-        payload: dict[str, Any] = {}
-        audiences = notify.AUDIENCES.get(action.value, frozenset())
-        if action in NEEDS_TEXT or (action == Action.REPORT and not files):
-            payload["comment"] = _clean_text(comment, COMMENT_MAX, "comment")
-        elif comment and comment.strip():
-            payload["comment"] = _clean_text(comment, COMMENT_MAX, "comment")
-
-        if action in (Action.ACCEPT, Action.ASSIGN):
-            if executor_id is None and (action == Action.ASSIGN or not actor.is_manager):
-                executor_id = actor.user_id
-            if executor_id is not None:
-                who = await uow.users.get(executor_id)
-                if who is None or who.status != "active" or who.department_id != order.executor_department_id:
-                    raise BadInput("executor")
-                order.executor_id = executor_id
-                payload["executor"] = who.full_name
-        elif action == Action.FORWARD:
-            target = await uow.departments.get(department_id) if department_id else None
-            if target is None:
-                raise NotFound("department")
-            if target.id == order.executor_department_id:
-                raise BadInput("same_department")
-            source = await uow.departments.get(order.executor_department_id) if order.executor_department_id else None
-            payload.update({"from": source.code if source else None, "to": target.code})
-            order.executor_department_id = target.id
-            order.executor_id = None
-            order.extension_due_at = None  # a request of the previous department does not travel with it
-        elif action == Action.REQUEST_EXTENSION:
-            if new_due is None or order.due_at is None:
-                raise BadDeadline("unparseable")
-            order.extension_due_at = extend(order.due_at, new_due, now)
-            payload["due_at"] = new_due.isoformat()
-        elif action == Action.GRANT_EXTENSION:
-            assert order.extension_due_at is not None and order.due_at is not None
-            extend(order.due_at, order.extension_due_at, now)  # a request granted too late is refused
-            payload.update(
-                {
-                    "from": order.due_at.isoformat() if order.due_at else None,
-                    "due_at": order.extension_due_at.isoformat(),
-                }
-            )
-            order.due_at, order.extension_due_at = order.extension_due_at, None
-        elif action == Action.DENY_EXTENSION:
-            order.extension_due_at = None
-        elif action == Action.COMMENT:
-            audiences = notify.comment_audience(actor, facts)
-
-        order.state = next_state(State(order.state), action).value
-        if order.state in (State.DONE, State.CANCELLED):
-            order.closed_at = now
-        elif action == Action.FORWARD:
-            order.closed_at = None
-        order.updated_at = now
-        if files:
-            payload["files"] = len(files)
+        order = await uow.orders.get(order_id)
+        if order is None or order.version != change.pop("version"):
+            raise OrderChanged()
+        for column, value in change.items():
+            setattr(order, column, value)
         try:
             await uow.flush()
             event = await _event(uow, order, actor.user_id, action.value, now, payload)
             _attach(uow, order, event, files)
-            await notify.notify(ctx, uow, order, event, audiences, actor.user_id)
+            notify.write(ctx, uow, to, order_id, event)
             await uow.commit()
         except StaleDataError:
             raise OrderChanged() from None
     # The new card is read after the commit, so writers do not wait while it is put together.
     return await card_after_change(ctx, uow, actor, order_id)
+
+
+# The columns an action may change.
+_CHANGED = ("state", "executor_id", "executor_department_id", "due_at", "extension_due_at", "closed_at", "updated_at")
+
+
+async def _plan(
+    ctx: AppContext,
+    uow: UnitOfWork,
+    actor: Actor,
+    order_id: int,
+    action: Action,
+    version: int | None,
+    now: datetime,
+    comment: str | None,
+    executor_id: int | None,
+    department_id: int | None,
+    new_due: datetime | None,
+    files: Sequence[AttachmentInfo],
+) -> tuple[dict[str, Any], dict[str, Any], list[notify.Recipient]]:
+    """Check `action` and work out its effect on a snapshot: (new column values and the version they apply
+    to, the history payload, the recipients of the notification). Nothing is written."""
+    order, facts = await _authorised(uow, actor, order_id, action, version)
+    payload: dict[str, Any] = {}
+    audiences = notify.AUDIENCES.get(action.value, frozenset())
+    if action in NEEDS_TEXT or (action == Action.REPORT and not files):
+        payload["comment"] = _clean_text(comment, COMMENT_MAX, "comment")
+    elif comment and comment.strip():
+        payload["comment"] = _clean_text(comment, COMMENT_MAX, "comment")
+
+    if action in (Action.ACCEPT, Action.ASSIGN):
+        if executor_id is None and (action == Action.ASSIGN or not actor.is_manager):
+            executor_id = actor.user_id
+        if executor_id is not None:
+            who = await uow.users.get(executor_id)
+            if who is None or who.status != "active" or who.department_id != order.executor_department_id:
+                raise BadInput("executor")
+            order.executor_id = executor_id
+            payload["executor"] = who.full_name
+    elif action == Action.FORWARD:
+        target = await uow.departments.get(department_id) if department_id else None
+        if target is None:
+            raise NotFound("department")
+        if target.id == order.executor_department_id:
+            raise BadInput("same_department")
+        source = await uow.departments.get(order.executor_department_id) if order.executor_department_id else None
+        payload.update({"from": source.code if source else None, "to": target.code})
+        order.executor_department_id = target.id
+        order.executor_id = None
+        order.extension_due_at = None  # a request of the previous department does not travel with it
+    elif action == Action.REQUEST_EXTENSION:
+        if new_due is None or order.due_at is None:
+            raise BadDeadline("unparseable")
+        order.extension_due_at = extend(order.due_at, new_due, now)
+        payload["due_at"] = new_due.isoformat()
+    elif action == Action.GRANT_EXTENSION:
+        assert order.extension_due_at is not None and order.due_at is not None
+        extend(order.due_at, order.extension_due_at, now)  # a request granted too late is refused
+        payload.update(
+            {
+                "from": order.due_at.isoformat() if order.due_at else None,
+                "due_at": order.extension_due_at.isoformat(),
+            }
+        )
+        order.due_at, order.extension_due_at = order.extension_due_at, None
+    elif action == Action.DENY_EXTENSION:
+        order.extension_due_at = None
+    elif action == Action.COMMENT:
+        audiences = notify.comment_audience(actor, facts)
+
+    order.state = next_state(State(order.state), action).value
+    if order.state in (State.DONE, State.CANCELLED):
+        order.closed_at = now
+    elif action == Action.FORWARD:
+        order.closed_at = None
+    order.updated_at = now
+    if files:
+        payload["files"] = len(files)
+    seen_version = order.version
+    to = await notify.recipients(ctx, uow, order, audiences, actor.user_id)
+    change: dict[str, Any] = {column: getattr(order, column) for column in _CHANGED}
+    change["version"] = seen_version
+    return change, payload, to
 
 
 async def card_after_change(ctx: AppContext, uow: UnitOfWork, actor: Actor, order_id: int) -> OrderCard:

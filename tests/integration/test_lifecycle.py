@@ -218,14 +218,14 @@ async def test_failed_action_writes_no_events_and_no_outbox(
 
     # A failure after the state change and the event were written (while writing the notifications):
     # everything is rolled back together.
-    real_notify = orders.notify.notify
+    real_write = orders.notify.write
     calls = []
 
-    async def exploding_notify(*args: Any, **kwargs: Any) -> Any:
+    def exploding_write(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         raise RuntimeError("outbox crashed")
 
-    monkeypatch.setattr(orders.notify, "notify", exploding_notify)
+    monkeypatch.setattr(orders.notify, "write", exploding_write)
     with pytest.raises(RuntimeError):
         await orders.perform(ctx, uow, head, card.id, Action.ACCEPT)
     with pytest.raises(RuntimeError):
@@ -236,7 +236,7 @@ async def test_failed_action_writes_no_events_and_no_outbox(
         counter = await uow.session.get(Counter, "П-2026")
         assert counter is not None and counter.value == 1  # the number of the failed order was not used up
 
-    monkeypatch.setattr(orders.notify, "notify", real_notify)
+    monkeypatch.setattr(orders.notify, "write", real_write)
     done = await orders.perform(ctx, uow, head, card.id, Action.ACCEPT)
     assert done.state == State.IN_PROGRESS
     after = await snapshot()
