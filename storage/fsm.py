@@ -18,6 +18,9 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import DialogState, utcnow
@@ -80,17 +83,24 @@ class DatabaseStorage(BaseStorage):
                 await asyncio.sleep(1.0)
 
     async def _write_batch(self, batch: dict[str, Entry]) -> None:
+        """Two statements whatever the batch size: an upsert of the open dialogs, a delete of the closed."""
+        now = utcnow()
+        gone = [k for k, (state, data) in batch.items() if state is None and not data]
+        kept = [{"key": k, "state": s, "data": d, "updated_at": now} for k, (s, d) in batch.items() if k not in gone]
         async with UnitOfWork(self._factory) as uow:
-            for k, (state, data) in batch.items():
-                row = await uow.session.get(DialogState, k)
-                if state is None and not data:
-                    if row is not None:
-                        await uow.session.delete(row)
-                    continue
-                if row is None:
-                    uow.session.add(DialogState(key=k, state=state, data=data, updated_at=utcnow()))
-                else:
-                    row.state, row.data, row.updated_at = state, data, utcnow()
+            if gone:
+                await uow.session.execute(delete(DialogState).where(DialogState.key.in_(gone)))
+            if kept:
+                insert = (
+                    pg_insert if uow.session.bind and uow.session.bind.dialect.name == "postgresql" else sqlite_insert
+                )
+                stmt = insert(DialogState).values(kept)
+                await uow.session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[DialogState.key],
+                        set_={"state": stmt.excluded.state, "data": stmt.excluded.data, "updated_at": now},
+                    )
+                )
             await uow.commit()
 
     async def wait_written(self) -> None:
