@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     number_prefix: str = "П"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     page_size: int = 8
+    # Updates handled at once (long polling); more only makes the event loop slower for each of them.
+    max_concurrent_updates: int = 24
     # How often the notification sender looks at the outbox when nobody woke it (seconds).
     outbox_poll_interval: float = 1.0
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

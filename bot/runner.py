@@ -74,7 +74,12 @@ async def run_bot(
         else:
             await bot.delete_webhook(drop_pending_updates=False)
             await app.dispatcher.start_polling(
-                bot, handle_signals=handle_signals, allowed_updates=app.dispatcher.resolve_used_update_types()
+                bot,
+                handle_signals=handle_signals,
+                allowed_updates=app.dispatcher.resolve_used_update_types(),
+                # Bounded concurrency: past a few dozen updates in flight the event loop only gets slower for
+                # all of them (and a writer waits longer for its turn).
+                tasks_concurrency_limit=settings.max_concurrent_updates,
             )
     finally:
         sender.stop()
