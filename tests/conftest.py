@@ -29,11 +29,9 @@ from bot.services.users import get_user
 from storage.migrate import downgrade, upgrade_async
 from storage.uow import UnitOfWork
 from tests.emulator import SimGroup, SimUser, TelegramEmulator
+from tests.factories import DEMO_PATH
 from tests.emulator.fixtures import emulator  # noqa: F401  (re-exported fixture)
 
-DEMO_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "municipality_demo.json"
-if not DEMO_PATH.exists():  # a clean clone has shared/ beside it; the repo keeps a copy for other layouts
-    DEMO_PATH = Path(__file__).resolve().parent / "data" / "municipality_demo.json"
 
 # Saturday 28 November 2026, 12:00 in Moscow.
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

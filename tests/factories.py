@@ -24,9 +24,10 @@ from bot.services.orgimport import import_org
 from storage.models import Base, Department, Order, OrderEvent, OutboxMessage, User
 from storage.uow import UnitOfWork
 
-DEMO_PATH = Path("/work/shared/data/municipality_demo.json")
-if not DEMO_PATH.exists():  # a checkout with shared/ next to the project
-    DEMO_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "municipality_demo.json"
+# The project's shared data beside the checkout (as in CI), else the copy kept with the tests.
+DEMO_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "municipality_demo.json"
+if not DEMO_PATH.exists():
+    DEMO_PATH = Path(__file__).resolve().parent / "data" / "municipality_demo.json"
 
 MSK = ZoneInfo("Europe/Moscow")
 # Saturday 28 November 2026, 12:00 in Moscow.
