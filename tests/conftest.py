@@ -29,9 +29,8 @@ from bot.services.users import get_user
 from storage.migrate import downgrade, upgrade_async
 from storage.uow import UnitOfWork
 from tests.emulator import SimGroup, SimUser, TelegramEmulator
-from tests.factories import DEMO_PATH
 from tests.emulator.fixtures import emulator  # noqa: F401  (re-exported fixture)
-
+from tests.factories import DEMO_PATH
 
 # Saturday 28 November 2026, 12:00 in Moscow.
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
