@@ -111,3 +111,26 @@ async def test_find_pages_each_search_separately(bot_env: BotEnv) -> None:
     await env.idle()
     page2 = env.emu.message(head.id, snow.message_id).content
     assert "Снег на улице" in page2 and "Клумбы" not in page2
+
+
+async def test_extension_request_goes_to_the_approver_and_moves_the_deadline(bot_env: BotEnv) -> None:
+    env = bot_env
+    issuer = await env.started(GLAVA_HEAD)
+    head = await env.started(env.head_of("ROADS"))
+    order = await env.issue(GLAVA_HEAD, ["ROADS"], "Подготовить схему объезда")
+    await env.act(head.id, order.id, Action.ACCEPT)
+    await env.say(head, f"/order {order.number}")  # the current card (the first one is stale after accepting)
+    await head.press(env.last(head.id), env.ru(lambda: action_label(Action.REQUEST_EXTENSION)))
+    await env.idle()
+    assert "25.12" in await env.say(head, "31.02")  # an impossible date: asked again, with an example
+    await env.say(head, "10.12 18:00")
+    await env.say(head, "Ждём согласования ГИБДД")
+    request = env.card_in(issuer.id, order.number)
+    assert "Ждём согласования ГИБДД" in request.content and "10 декабря 2026" in request.content
+    grant = env.ru(lambda: action_label(Action.GRANT_EXTENSION))
+    await issuer.press(request, grant)
+    await env.idle()
+    card = await env.act(GLAVA_HEAD, order.id, Action.COMMENT, comment="Срок продлён")
+    assert card.due_at is not None and card.due_at.astimezone(env.app.ctx.tz).strftime("%d.%m %H:%M") == "10.12 18:00"
+    assert card.extension_due_at is None
+    assert "10 декабря 2026" in env.last(head.id).content
