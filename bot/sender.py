@@ -66,7 +66,7 @@ class Job:
 
 @dataclass
 class Outcome:
-    status: str  # sent | retry | failed
+    status: str  # sent | retry | failed | wait (not tried: an earlier message of the chat must go first)
     delay: timedelta = timedelta(0)
     error: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
@@ -140,7 +140,7 @@ class OutboxSender:
                 )
             for job in jobs:
                 out = outcomes[job.row_id]
-                if out.status == "sent":
+                if out.status in ("sent", "wait"):  # a waiting row was not tried: it keeps its attempts
                     continue
                 failed = await uow.session.get(OutboxMessage, job.row_id)
                 if failed is None:
@@ -169,7 +169,7 @@ class OutboxSender:
                     outcomes[job.row_id] = out = await self._deliver(job)
                     if out.status == "retry":  # keep this chat's order: the rest waits for the next round
                         for later in chat_jobs[i + 1 :]:
-                            outcomes[later.row_id] = Outcome("retry", out.delay, "waiting for an earlier message")
+                            outcomes[later.row_id] = Outcome("wait")
                         return
 
         await asyncio.gather(*(serve(chat_jobs) for chat_jobs in by_chat.values()))

@@ -29,6 +29,7 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 10_000
+CLOSE_TIMEOUT = 10.0
 Entry = tuple[str | None, dict[str, Any]]
 
 
@@ -38,7 +39,8 @@ class DatabaseStorage(BaseStorage):
         # with_destiny: a side dialog (a reason being typed) lives beside a half-made order.
         self._keys = key_builder or DefaultKeyBuilder(with_destiny=True)
         self._cache: OrderedDict[str, Entry] = OrderedDict()
-        self._dirty: dict[str, Entry] = {}
+        self._dirty: dict[str, Entry] = {}  # changed, not written yet
+        self._inflight: dict[str, Entry] = {}  # being written now
         self._writer: asyncio.Task[None] | None = None
 
     def _remember(self, k: str, entry: Entry) -> None:
@@ -46,18 +48,21 @@ class DatabaseStorage(BaseStorage):
         self._cache.move_to_end(k)
         while len(self._cache) > CACHE_SIZE:
             oldest = next(iter(self._cache))
-            if oldest in self._dirty:
+            if oldest in self._dirty or oldest in self._inflight:
                 break  # never forget what is not written yet
             self._cache.popitem(last=False)
 
     async def _row(self, key: StorageKey) -> Entry:
         k = self._keys.build(key)
+        pending = self._dirty.get(k) or self._inflight.get(k)
+        if k not in self._cache and pending is not None:
+            self._remember(k, pending)
         if k not in self._cache:
             async with UnitOfWork(self._factory, readonly=True) as uow:
                 row = await uow.session.get(DialogState, k)
                 entry = (row.state, dict(row.data or {})) if row else (None, {})
             if k not in self._cache:  # a change made while we were reading wins
-                self._remember(k, entry)
+                self._remember(k, self._dirty.get(k) or self._inflight.get(k) or entry)
         state, data = self._cache[k]
         return state, dict(data)
 
@@ -75,12 +80,21 @@ class DatabaseStorage(BaseStorage):
     async def _write(self) -> None:
         while self._dirty:
             batch, self._dirty = self._dirty, {}
+            self._inflight.update(batch)
             try:
                 await self._write_batch(batch)
             except Exception:
-                log.exception("could not save %d dialog state(s); will retry", len(batch))
-                self._dirty = {**batch, **self._dirty}
-                await asyncio.sleep(1.0)
+                # One bad entry must not block everybody's dialogs: write them one by one, drop what fails.
+                log.exception("could not save %d dialog state(s) together; saving them one by one", len(batch))
+                for k, entry in batch.items():
+                    try:
+                        await self._write_batch({k: entry})
+                    except Exception:
+                        log.exception("dropped the dialog state of %s", k)
+            finally:
+                for k, entry in batch.items():
+                    if self._inflight.get(k) is entry:
+                        del self._inflight[k]
 
     async def _write_batch(self, batch: dict[str, Entry]) -> None:
         """Two statements whatever the batch size: an upsert of the open dialogs, a delete of the closed."""
@@ -121,4 +135,7 @@ class DatabaseStorage(BaseStorage):
         return (await self._row(key))[1]
 
     async def close(self) -> None:
-        await self.wait_written()
+        try:
+            await asyncio.wait_for(self.wait_written(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.error("dialog states not saved before shutdown: %d", len(self._dirty) + len(self._inflight))

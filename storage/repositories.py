@@ -34,10 +34,13 @@ class _Repo:
 # this process changes a department (the unit of work says so) or after TREE_TTL seconds (other instances).
 TREE_TTL = 30.0
 _trees: weakref.WeakKeyDictionary[object, tuple[float, dict[int, Department]]] = weakref.WeakKeyDictionary()
+_generations: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
 
 def forget_departments(bind: object) -> None:
     _trees.pop(bind, None)
+    # A read that started before this change must not put its older copy back.
+    _generations[bind] = _generations.get(bind, 0) + 1
 
 
 class DepartmentRepository(_Repo):
@@ -47,6 +50,7 @@ class DepartmentRepository(_Repo):
         cached = _trees.get(bind) if bind is not None else None
         if cached is not None and time.monotonic() - cached[0] < TREE_TTL:
             return cached[1]
+        generation = _generations.get(bind, 0) if bind is not None else 0
         rows = (await self.session.execute(select(Department))).scalars().all()
         tree = {}
         for d in rows:
@@ -60,7 +64,7 @@ class DepartmentRepository(_Repo):
                 employees_can_accept=d.employees_can_accept,
             )
             tree[d.id] = copy
-        if bind is not None:
+        if bind is not None and _generations.get(bind, 0) == generation:
             _trees[bind] = (time.monotonic(), tree)
         return tree
 
@@ -274,9 +278,15 @@ class OutboxRepository(_Repo):
         self.written += 1
 
     async def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+        """Rows to deliver now, oldest first; a chat's row waits while an older one of that chat is pending
+        (e.g. rescheduled after 429), so each chat gets its messages in order."""
+        earlier = aliased(OutboxMessage)
+        older_pending = exists().where(
+            earlier.recipient == OutboxMessage.recipient, earlier.status == "pending", earlier.id < OutboxMessage.id
+        )
         q = (
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now, ~older_pending)
             .order_by(OutboxMessage.id)
             .limit(limit)
         )

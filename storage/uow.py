@@ -14,7 +14,9 @@ import asyncio
 import weakref
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Department
@@ -75,6 +77,9 @@ class UnitOfWork:
         if self._lock is not None:
             await self._lock.acquire()
         self.session = self._factory()
+        self._departments_changed = False
+        if not self._readonly:
+            event.listen(self.session.sync_session, "after_flush", self._note_flush)
         if self._readonly:
             # Changes made to objects here (a service working out an effect) must never reach the database.
             self.session.autoflush = False
@@ -99,14 +104,17 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
-        changed = self.session.new | self.session.dirty | self.session.deleted
-        departments_changed = any(isinstance(obj, Department) for obj in changed)
-        await self.session.commit()
-        if departments_changed:
+        await self.session.commit()  # flushes what is left, which _note_flush sees
+        if self._departments_changed:
             forget_departments(self.session.bind)
         if self.outbox.written and self._on_outbox is not None:
             self._on_outbox()
         self.outbox.written = 0
+
+    def _note_flush(self, session: Any, _context: Any) -> None:
+        changed = session.new | session.dirty | session.deleted
+        if any(isinstance(obj, Department) for obj in changed):
+            self._departments_changed = True
 
     async def flush(self) -> None:
         await self.session.flush()

@@ -75,3 +75,13 @@ async def test_data_handed_out_cannot_change_the_stored_dialog(
     got = await storage.get_data(KEY)
     got["files"] = [1, 2]
     assert await storage.get_data(KEY) == {"files": [1]}
+
+
+async def test_one_unsavable_dialog_does_not_block_the_others(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    storage = DatabaseStorage(session_factory)
+    await storage.set_data(KEY, {"when": object()})  # cannot be stored as JSON
+    await storage.set_data(OTHER, {"step": 1})
+    await storage.close()  # returns: the bad entry is dropped (and logged), the good one is saved
+    assert await DatabaseStorage(session_factory).get_data(OTHER) == {"step": 1}

@@ -130,3 +130,22 @@ async def test_invalid_import_is_refused_and_writes_nothing(uow: UnitOfWork, dat
     assert e.value.code == "import_format"
     assert await f.count(uow, Department) == 0
     assert await f.count(uow, User) == 0
+
+
+async def test_departments_changed_by_an_import_are_seen_at_once(uow: UnitOfWork) -> None:
+    demo = f.load_demo()
+    await import_org(uow, demo)
+    async with uow.reading() as reader:
+        before = {d.code: d.name for d in (await reader.departments.tree()).values()}
+    assert before["ROADS"] == "Отдел транспорта и дорожного хозяйства"
+    changed = {
+        **demo,
+        "departments": [
+            *[{**d, "name": "Дорожный отдел"} if d["code"] == "ROADS" else d for d in demo["departments"]],
+            {"code": "NEW", "name": "Новый отдел", "parent": "ZHKH"},
+        ],
+    }
+    await import_org(uow, changed)
+    async with uow.reading() as reader:
+        after = {d.code: d.name for d in (await reader.departments.tree()).values()}
+    assert after["ROADS"] == "Дорожный отдел" and after["NEW"] == "Новый отдел"
