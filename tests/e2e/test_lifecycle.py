@@ -25,37 +25,17 @@ def find_card(bot_env: BotEnv, chat_id: int, number: str):  # type: ignore[no-un
     return bot_env.card_in(chat_id, number)
 
 
-async def issue_order(bot_env: BotEnv, issuer, department_query: str, department_label: str, text: str, photo: bool):  # type: ignore[no-untyped-def]
-    """Drive the /new dialog as an English-speaking head; returns the order number."""
-    await issuer.send_text("/new")
+async def issue_order(bot_env: BotEnv, issuer, text: str) -> str:  # type: ignore[no-untyped-def]
+    """Drive the /new dialog as an English-speaking head: ROADS, a photo with `text`, due tomorrow, urgent."""
+    await bot_env.draft_to_roads(issuer)
+    await issuer.send_photo(tiny_png(), caption=text)
     await bot_env.idle()
-    await issuer.send_text(department_query)
-    await bot_env.idle()
-    await issuer.press(bot_env.last(issuer.id), department_label)
-    await bot_env.idle()
-    await issuer.press(bot_env.last(issuer.id), "Done")
-    await bot_env.idle()
-    if photo:
-        await issuer.send_photo(tiny_png(), caption=text)
-    else:
-        await issuer.send_text(text)
-    await bot_env.idle()
-    if photo:
-        await issuer.press(bot_env.last(issuer.id), "Next")
-        await bot_env.idle()
-    await issuer.press(bot_env.last(issuer.id), "Tomorrow")
-    await bot_env.idle()
-    await issuer.press(bot_env.last(issuer.id), "Urgent")
-    await bot_env.idle()
-    await issuer.press(bot_env.last(issuer.id), "No control")
-    await bot_env.idle()
+    await bot_env.tap(issuer, "Next", "Tomorrow", "Urgent", "No control")
     summary = bot_env.last(issuer.id)
     assert "29 November 2026, 18:00" in summary.content
-    await issuer.press(summary, "Issue")
-    await bot_env.idle()
+    await bot_env.tap(issuer, "Issue")
     card = bot_env.last(issuer.id).content
-    number = next(w for w in card.split() if w.startswith("П-2026-"))
-    return number
+    return str(next(w for w in card.split() if w.startswith("П-2026-")))
 
 
 async def test_order_lifecycle_between_departments(bot_env: BotEnv) -> None:
@@ -68,9 +48,7 @@ async def test_order_lifecycle_between_departments(bot_env: BotEnv) -> None:
     await roads_head.send_text("/bind", chat=group)
     await env.idle()
 
-    number = await issue_order(
-        env, issuer, "roads", "Transport and roads division", "Clear the snow on Lenina st.", True
-    )
+    number = await issue_order(env, issuer, "Clear the snow on Lenina st.")
     assert number.startswith("П-2026-")
 
     # The department chat and its head receive the card (in Russian) and the photo re-sent.
