@@ -134,3 +134,13 @@ async def test_extension_request_goes_to_the_approver_and_moves_the_deadline(bot
     assert card.due_at is not None and card.due_at.astimezone(env.app.ctx.tz).strftime("%d.%m %H:%M") == "10.12 18:00"
     assert card.extension_due_at is None
     assert "10 декабря 2026" in env.last(head.id).content
+
+
+async def test_a_forwarded_message_becomes_the_order_text(bot_env: BotEnv) -> None:
+    env = bot_env
+    head = await env.started(GLAVA_HEAD, language_code="en")
+    await env.draft_to_roads(head)
+    await head.forward_message("Жители ул. Мира жалуются на яму у дома 7", from_name="Приёмная")
+    await env.idle()
+    await env.tap(head, "Next", "In a week", "Normal", "No control")
+    assert "Жители ул. Мира жалуются на яму у дома 7" in env.last(head.id).content
